@@ -1,0 +1,328 @@
+"""PinnedKubernetesProvider against a real HTTP API server.
+
+kmock stands in for the kube-apiserver, which this machine cannot run: Parsl's own KubernetesProvider
+code builds the pod, the official ``kubernetes`` client sends it over TCP, and the assertions read the
+pod body *as the API server received it*.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import os
+import shlex
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client import CoreV1Api
+from parsl.jobs.states import JobState
+from parsl.providers import KubernetesProvider
+
+import k8s_topology as kt
+from k8s_topology._provider import PinnedKubernetesProvider
+
+from .conftest import FakeApiServer, acceptance_cluster, make_node
+
+pytestmark = pytest.mark.timeout(120)
+
+# What the affinity executor's launch_cmd looks like once HTEx has formatted it for a block.
+LAUNCH = (
+    "python -m parsl_affinity_htex.worker_pool --debug --max_workers_per_node=4 -a 10.0.0.5 -p 0 -c 1.0 "
+    "-m None --poll 10 --port=54321 --cert_dir None --logdir=/tmp/runinfo/000/htex --block_id=0 "
+    "--hb_period=30 --hb_threshold=120 --drain_period=None --cpu-affinity none --mpi-launcher=mpiexec "
+    "--available-accelerators "
+)
+
+
+def pods_posted(server: FakeApiServer, namespace: str) -> list[dict[str, Any]]:
+    return [
+        r.data
+        for r in server.requests()
+        if str(r.method.value) == "POST" and r.url.path == f"/api/v1/namespaces/{namespace}/pods"
+    ]
+
+
+def pinned_node(pod: dict[str, Any]) -> str:
+    terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert len(terms) == 1
+    (field,) = terms[0]["matchFields"]
+    assert field["key"] == "metadata.name" and field["operator"] == "In"
+    (node,) = field["values"]
+    return str(node)
+
+
+def set_phase(server: FakeApiServer, provider: PinnedKubernetesProvider, job_id: str, phase: str) -> None:
+    server.core().patch_namespaced_pod(
+        provider.resources[job_id]["pod_name"], provider.namespace, {"status": {"phase": phase}}
+    )
+
+
+@pytest.fixture
+def cluster(apiserver: FakeApiServer) -> FakeApiServer:
+    apiserver.add_nodes(*acceptance_cluster())
+    return apiserver
+
+
+def test_pod_body_pins_the_node_and_carries_node_name_and_python_m_command(cluster: FakeApiServer) -> None:
+    provider = PinnedKubernetesProvider(
+        "registry.example/parsl-worker:0.1.0",
+        api_client=cluster.api_client(),
+        namespace="parsl",
+        image_pull_policy="IfNotPresent",
+        tolerations=[{"key": "dedicated", "operator": "Equal", "value": "parsl", "effect": "NoSchedule"}],
+        env={"PARSL_EXTRA": "1"},
+        max_cpu=3.5,
+        max_mem="12Gi",
+    )
+    assert provider.nodes == ["worker-a1", "worker-a2", "worker-b1", "worker-b2"]  # discovered
+    assert provider.init_blocks == provider.max_blocks == 4 and provider.nodes_per_block == 1
+
+    job = provider.submit(LAUNCH, 1, "parsl.htex.block-0")
+
+    (pod,) = pods_posted(cluster, "parsl")
+    assert pinned_node(pod) == "worker-a1" == provider.job_nodes[job]
+    (container,) = pod["spec"]["containers"]
+    assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in container[
+        "env"
+    ]
+    assert {"name": "PARSL_EXTRA", "value": "1"} in container["env"]
+    assert container["command"] == ["/bin/bash"]
+    script = container["args"][1]
+    assert "python -m parsl_affinity_htex.worker_pool --debug" in script
+    assert script.rstrip().endswith('--node-name "${NODE_NAME}"')
+    assert container["image"] == "registry.example/parsl-worker:0.1.0"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["resources"]["limits"] == {"cpu": "3.5", "memory": "12Gi"}
+    assert pod["spec"]["tolerations"] == [
+        {"key": "dedicated", "operator": "Equal", "value": "parsl", "effect": "NoSchedule"}
+    ]
+    assert pod["metadata"]["annotations"]["saga.parsl.org/node"] == "worker-a1"
+    assert "nodeName" not in pod["spec"]  # scheduled through the scheduler, not bound around it
+    assert provider.resources[job]["pod_name"] == pod["metadata"]["name"]
+
+
+def test_the_node_name_really_reaches_the_pools_argv(cluster: FakeApiServer, tmp_path: Path) -> None:
+    """Run the pod's container command the way the kubelet would (bash, NODE_NAME from the downward API),
+    with a stand-in ``python`` that records its arguments."""
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), nodes=["worker-b1"])
+    provider.submit(LAUNCH, 1)
+    (pod,) = pods_posted(cluster, "default")
+    container = pod["spec"]["containers"][0]
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake_python = bindir / "python"
+    fake_python.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {shlex.quote(str(tmp_path / "argv"))}\n')
+    fake_python.chmod(fake_python.stat().st_mode | stat.S_IEXEC)
+    env = {"PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "NODE_NAME": "worker-b1"}
+    subprocess.run([*container["command"], *container["args"]], env=env, check=True, timeout=30)
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[:2] == ["-m", "parsl_affinity_htex.worker_pool"]
+    assert argv[-2:] == ["--node-name", "worker-b1"]
+
+
+def test_blocks_spread_one_per_node_and_a_finished_pool_frees_its_node(cluster: FakeApiServer) -> None:
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client())
+    jobs = [provider.submit(LAUNCH, 1, f"parsl.htex.block-{i}") for i in range(4)]
+    assert sorted(provider.job_nodes[j] for j in jobs) == provider.nodes
+    assert sorted(pinned_node(p) for p in pods_posted(cluster, "default")) == provider.nodes
+    with pytest.raises(kt.NoNodeAvailable, match="every node already runs 1 pool"):
+        provider.submit(LAUNCH, 1)
+
+    for j in jobs:
+        set_phase(cluster, provider, j, "Running")
+    assert [s.state for s in provider.status(jobs)] == [JobState.RUNNING] * 4
+    set_phase(cluster, provider, jobs[2], "Failed")
+    assert provider.status([jobs[2]])[0].state == JobState.FAILED
+    replacement = provider.submit(LAUNCH, 1)
+    assert provider.job_nodes[replacement] == provider.job_nodes[jobs[2]]
+
+    assert provider.cancel([jobs[0]]) == [True]
+    deletes = [r for r in cluster.requests() if str(r.method.value) == "DELETE"]
+    assert (
+        deletes[-1].url.path == f"/api/v1/namespaces/default/pods/{provider.resources[jobs[0]]['pod_name']}"
+    )
+    assert provider.choose_node() == provider.job_nodes[jobs[0]]
+
+
+def test_submit_to_a_chosen_node_and_reject_unknown_nodes(cluster: FakeApiServer) -> None:
+    provider = PinnedKubernetesProvider(
+        "img:1", api_client=cluster.api_client(), nodes=["worker-a2", "worker-b2"], pools_per_node=2
+    )
+    assert provider.init_blocks == provider.max_blocks == 4
+    job = provider.submit_to("worker-b2", "process_worker_pool.py --block_id=7", 1)
+    (pod,) = pods_posted(cluster, "default")
+    assert pinned_node(pod) == "worker-b2" == provider.job_nodes[job]
+    # Not the affinity worker pool: the command passes through untouched (but NODE_NAME is still set).
+    assert pod["spec"]["containers"][0]["args"][1].strip() == "process_worker_pool.py --block_id=7"
+    with pytest.raises(kt.InvalidOverride, match="'worker-a1' is not served"):
+        provider.submit_to("worker-a1", LAUNCH)
+
+
+def test_an_explicit_node_name_in_the_command_is_kept(cluster: FakeApiServer) -> None:
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), nodes=["worker-a1"])
+    assert provider.worker_command(LAUNCH + "--node-name worker-a1") == LAUNCH + "--node-name worker-a1"
+
+
+def test_topology_and_get_graph_nodes(cluster: FakeApiServer) -> None:
+    provider = PinnedKubernetesProvider(
+        "img:1", api_client=cluster.api_client(), nodes=["worker-a1", "worker-b2", "worker-notready"]
+    )
+    topo = provider.topology()
+    assert topo.names == ["worker-a1", "worker-b2"]
+    assert topo.excluded["worker-notready"].startswith("NotReady")
+    graph_nodes = provider.get_graph_nodes()
+    assert [(n["name"], n["slots"]) for n in graph_nodes] == [("worker-a1", 3), ("worker-b2", 1)]
+    before = len([r for r in cluster.requests() if "/pods" in r.url.path])
+    provider.topology()
+    assert len([r for r in cluster.requests() if "/pods" in r.url.path]) == before  # nodes, never pods
+
+
+def test_construction_errors_are_clear(apiserver: FakeApiServer) -> None:
+    apiserver.add_nodes(make_node("down", ready="False"))
+    with pytest.raises(kt.NoUsableNodes, match="down: NotReady"):
+        PinnedKubernetesProvider("img:1", api_client=apiserver.api_client())
+    with pytest.raises(kt.InvalidOverride, match="image_pull_policy = 'Sometimes'"):
+        PinnedKubernetesProvider(
+            "img:1", api_client=apiserver.api_client(), nodes=["x"], image_pull_policy="Sometimes"
+        )
+    with pytest.raises(kt.InvalidOverride, match="unknown key"):
+        PinnedKubernetesProvider(
+            "img:1", api_client=apiserver.api_client(), nodes=["x"], tolerations=[{"keys": "a"}]
+        )
+
+
+def test_forbidden_pod_creation_names_verb_and_resource(cluster: FakeApiServer) -> None:
+    body = {
+        "kind": "Status",
+        "code": 403,
+        "reason": "Forbidden",
+        "message": 'pods is forbidden: cannot create resource "pods"',
+    }
+    cluster.on_loop(lambda: cluster.km["create v1/pods"] << 403 << body)
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), nodes=["worker-a1"])
+    with pytest.raises(kt.KubernetesForbidden, match=r"^create pods: forbidden"):
+        provider.submit(LAUNCH, 1)
+    assert provider.job_nodes == {}
+
+
+def test_repr_works_like_every_parsl_provider(cluster: FakeApiServer) -> None:
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), nodes=["worker-a1"])
+    assert repr(provider).startswith("PinnedKubernetesProvider(")
+
+
+@pytest.mark.timeout(180)
+def test_real_htex_starts_one_pinned_pool_per_node_and_removes_them(
+    cluster: FakeApiServer, tmp_path: Path
+) -> None:
+    """A real Parsl DataFlowKernel + HighThroughputExecutor (real interchange process) scales out through
+    the provider: the executor's own formatted launch command reaches each pod, one pod per usable node,
+    and shutting Parsl down deletes them."""
+    import parsl
+    from parsl.config import Config
+    from parsl.executors import HighThroughputExecutor
+    from parsl.executors.high_throughput.executor import DEFAULT_LAUNCH_CMD
+
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), namespace="parsl")
+    htex = HighThroughputExecutor(
+        label="k8s",
+        provider=provider,
+        encrypted=False,
+        address="127.0.0.1",
+        launch_cmd=DEFAULT_LAUNCH_CMD.replace(
+            "process_worker_pool.py", "python -m parsl_affinity_htex.worker_pool"
+        ),
+        interchange_launch_cmd=[sys.executable, "-m", "parsl.executors.high_throughput.interchange"],
+    )
+    dfk = parsl.load(
+        Config(executors=[htex], strategy="none", run_dir=str(tmp_path), initialize_logging=False)
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(pods_posted(cluster, "parsl")) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        pods = pods_posted(cluster, "parsl")
+        assert sorted(pinned_node(p) for p in pods) == ["worker-a1", "worker-a2", "worker-b1", "worker-b2"]
+        for pod in pods:
+            script = pod["spec"]["containers"][0]["args"][1]
+            assert "python -m parsl_affinity_htex.worker_pool" in script
+            assert f"--logdir={tmp_path}" in script  # formatted by the executor, passed through
+            assert script.rstrip().endswith('--node-name "${NODE_NAME}"')
+    finally:
+        dfk.cleanup()
+        parsl.clear()
+    deleted = {r.url.path.rsplit("/", 1)[-1] for r in cluster.requests() if str(r.method.value) == "DELETE"}
+    assert deleted == {p["metadata"]["name"] for p in pods}
+
+
+# --- upstream fingerprints: we rely on these exact upstream functions --------------------------------
+UPSTREAM: dict[str, tuple[Any, str]] = {
+    # __init__: we set the same attributes ourselves (upstream loads kubeconfig process-wide).
+    "KubernetesProvider.__init__": (
+        KubernetesProvider.__init__,
+        "c5a02c13bb9fa14cfe46e396b5a048065a9fadbb9eaaf52b2005a5463ceda7db",
+    ),
+    # submit: we call it unchanged after choosing the node; it must call _create_pod and fill resources.
+    "KubernetesProvider.submit": (
+        KubernetesProvider.submit,
+        "36855a799a5a062b66982b8780d0e7f858dc7409f94770b78d6b1a1cd83495a9",
+    ),
+    # _create_pod: builds the V1Pod we edit, and must end in kube_client.create_namespaced_pod.
+    "KubernetesProvider._create_pod": (
+        KubernetesProvider._create_pod,
+        "4785e483aafd1092e1599a6f72e9a422ba8692ce6ee1c6d862625ba5d96692bc",
+    ),
+    # _status / cancel: keep resources[job]['status'], which decides when a node is free again.
+    "KubernetesProvider._status": (
+        KubernetesProvider._status,
+        "19c96c905d8275bb0d14334f119779e12e43f0102314efac3c9a41a4b666e22a",
+    ),
+    "KubernetesProvider.cancel": (
+        KubernetesProvider.cancel,
+        "947b585a8655cb68a1b9caf779880203f1550707d1028a1ca4a8f4c41dc43f6c",
+    ),
+    # The client method we override in _PinningCoreV1Api.
+    "CoreV1Api.create_namespaced_pod": (
+        CoreV1Api.create_namespaced_pod,
+        "56f615798ccea62478f2a878627312f4de2853dcdfb2936f56b3def464a8de8c",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM))
+def test_upstream_functions_we_depend_on_are_unchanged(name: str) -> None:
+    fn, expected = UPSTREAM[name]
+    digest = hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()
+    assert digest == expected, (
+        f"{name} changed upstream (sha256 {digest}); re-read it against k8s_topology/_provider.py, then "
+        "update the fingerprint"
+    )
+
+
+def test_upstream_create_pod_still_exits_through_create_namespaced_pod() -> None:
+    src = inspect.getsource(KubernetesProvider._create_pod)
+    assert "self.kube_client.create_namespaced_pod(namespace=self.namespace," in src
+
+
+def test_we_set_every_attribute_upstream_init_sets(cluster: FakeApiServer) -> None:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(KubernetesProvider.__init__)))
+    upstream_attrs = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+        and isinstance(node.ctx, ast.Store)
+    }
+    assert {"kube_client", "resources", "image", "namespace"} <= upstream_attrs
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), nodes=["worker-a1"])
+    missing = sorted(a for a in upstream_attrs if not hasattr(provider, a))
+    assert missing == []
