@@ -1,0 +1,157 @@
+"""A multi-node cluster on one machine: one node-labelled worker pool per named node.
+
+Gives users, tests and the demo real multi-node behaviour (separate pools, registration, heartbeats, pool loss)
+with no cluster. It is an ordinary Parsl provider, so Parsl's scaling code starts the pools (one block per
+node) and cancels them at cleanup like any other block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from parsl.providers import LocalProvider
+
+from parsl_affinity_htex._executor import AffinityHighThroughputExecutor
+
+__all__ = ["LocalVirtualCluster", "LocalVirtualClusterProvider"]
+
+log = structlog.get_logger(__name__)
+
+_BLOCK_ID = re.compile(r"--block_id=(\S+)")
+
+
+def _check_nodes(nodes: Mapping[str, int]) -> dict[str, int]:
+    if not isinstance(nodes, Mapping) or not nodes:
+        raise ValueError(f"nodes must be a non-empty mapping of node name -> worker slots, got {nodes!r}")
+    checked: dict[str, int] = {}
+    for name, slots in nodes.items():
+        if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
+            raise ValueError(f"node name must be a non-empty string without whitespace, got {name!r}")
+        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+            raise ValueError(f"slots of node {name!r} must be an integer >= 1, got {slots!r}")
+        checked[name] = slots
+    return checked
+
+
+class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
+    """LocalProvider whose every block is one node's pool: ``--node-name X`` with that node's slots.
+
+    Blocks are fixed at one per node (init = min = max). When Parsl launches a block, the provider gives it the
+    first node (in declaration order) without a running block, so a replacement block takes over a lost node.
+    """
+
+    def __init__(self, nodes: Mapping[str, int], **kwargs: Any) -> None:
+        self.nodes = _check_nodes(nodes)
+        count = len(self.nodes)
+        for key in ("init_blocks", "min_blocks", "max_blocks", "nodes_per_block"):
+            if key in kwargs:
+                raise ValueError(
+                    f"{key} is fixed by LocalVirtualClusterProvider (one block per node), "
+                    f"got {key}={kwargs[key]!r}"
+                )
+        super().__init__(init_blocks=count, min_blocks=count, max_blocks=count, nodes_per_block=1, **kwargs)
+        self.job_nodes: dict[str, str] = {}
+
+    def _node_for_new_block(self) -> str:
+        running = set()
+        if self.job_nodes:
+            job_ids = list(self.job_nodes)
+            for job_id, status in zip(job_ids, self.status(job_ids), strict=True):
+                if status is not None and not status.terminal:
+                    running.add(self.job_nodes[job_id])
+        for node in self.nodes:
+            if node not in running:
+                return node
+        raise RuntimeError(
+            f"every node of the virtual cluster {sorted(self.nodes)} already has a running pool"
+        )
+
+    def submit(self, command: str, tasks_per_node: int, job_name: str = "parsl.localprovider") -> str:
+        """Launch ``command`` as the pool of the next node without a running pool."""
+        node = self._node_for_new_block()
+        slots = self.nodes[node]
+        # PARSL_CORES makes the pool size its workers by the node's slots, not by this machine's cores.
+        node_cmd = (
+            f"PARSL_CORES={slots} {command} --node-name {shlex.quote(node)} "
+            f"--max_workers_per_node={slots}"
+        )
+        job_id = str(super().submit(node_cmd, tasks_per_node, job_name=f"{job_name}.{node}"))
+        self.job_nodes[job_id] = node
+        block = _BLOCK_ID.search(command)
+        log.info(
+            "virtual_node.started",
+            node=node,
+            slots=slots,
+            job_id=job_id,
+            block_id=block.group(1) if block else None,
+        )
+        return job_id
+
+    def jobs_of(self, node: str) -> list[str]:
+        """Job ids (pool launches) that ran or run ``node``'s pool, oldest first."""
+        if node not in self.nodes:
+            raise KeyError(f"unknown virtual node {node!r}; nodes are {sorted(self.nodes)}")
+        return [job_id for job_id, n in self.job_nodes.items() if n == node]
+
+    def kill_node(self, node: str, sig: int = signal.SIGKILL) -> None:
+        """Kill ``node``'s running pool and its workers (process group) -- simulates losing a machine."""
+        killed = False
+        for job_id in self.jobs_of(node):
+            try:
+                os.killpg(os.getpgid(int(self.resources[job_id]["remote_pid"])), sig)
+                killed = True
+            except ProcessLookupError:
+                continue
+        log.warning("virtual_node.killed", node=node, signal=int(sig), found=killed)
+        if not killed:
+            raise ProcessLookupError(f"virtual node {node!r} has no running pool to kill")
+
+    def kill_all(self) -> None:
+        """SIGKILL every pool this provider started (a last-resort teardown for tests and crashes)."""
+        for job in self.resources.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(int(job["remote_pid"])), signal.SIGKILL)
+
+
+class LocalVirtualCluster:
+    """Describe a virtual cluster, e.g. ``LocalVirtualCluster({"node-a": 2, "node-b": 2, "node-c": 1})``.
+
+    ``.executor(label=..., **kwargs)`` returns a ready AffinityHighThroughputExecutor whose provider starts one
+    node-labelled pool per node (slots = worker processes); ``.provider()`` gives just the provider.
+    """
+
+    def __init__(self, nodes: Mapping[str, int]) -> None:
+        self.nodes = _check_nodes(nodes)
+
+    def provider(self, **kwargs: Any) -> LocalVirtualClusterProvider:
+        return LocalVirtualClusterProvider(self.nodes, **kwargs)
+
+    def executor(
+        self,
+        label: str = "affinity_htex",
+        *,
+        provider_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> AffinityHighThroughputExecutor:
+        """An AffinityHighThroughputExecutor on this cluster; ``kwargs`` go to the executor."""
+        if "provider" in kwargs:
+            raise ValueError(
+                "LocalVirtualCluster.executor() makes its own provider; pass provider_options instead"
+            )
+        kwargs.setdefault("max_workers_per_node", max(self.nodes.values()))
+        # All pools run on this machine: loopback only. Probing every interface (upstream's default) can pick
+        # an address of some other namespace's bridge that accepts the probe but not the pool's connection.
+        kwargs.setdefault("address", "127.0.0.1")
+        return AffinityHighThroughputExecutor(
+            label=label, provider=self.provider(**dict(provider_options or {})), **kwargs
+        )
+
+    def __repr__(self) -> str:
+        return f"LocalVirtualCluster({self.nodes!r})"

@@ -1,0 +1,58 @@
+"""Typed errors of parsl-affinity-htex.
+
+Every exception here may cross Parsl's process boundary (interchange -> executor, worker -> driver), so each
+one is picklable and can be rebuilt from a single message argument; extra context travels in attributes that
+``__reduce__`` carries along.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parsl.executors.errors import InvalidResourceSpecification
+
+__all__ = ["AffinitySpecError", "InterchangeLost", "NodeUnavailable", "NotOnAffinityWorker"]
+
+
+class NodeUnavailable(Exception):
+    """A hard-affinity task could not run because its node had no live worker pool.
+
+    Raised (on the task's future) when the node had no pool for the whole grace period, or lost its pool while
+    the task ran there. Upstream Parsl would keep such a task queued forever instead.
+    """
+
+    def __init__(self, message: str, node: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0], self.node))
+
+
+class InterchangeLost(RuntimeError):
+    """The executor's interchange process died; outstanding and new tasks cannot complete.
+
+    Upstream HTEx leaves every outstanding future pending forever and hangs in ``cleanup()`` in that case.
+    """
+
+
+class NotOnAffinityWorker(RuntimeError):
+    """``current_node()`` was called outside a task run by a node-aware worker pool."""
+
+
+class AffinitySpecError(InvalidResourceSpecification):
+    """A task's resource specification has a bad key, type or value (raised at submit time).
+
+    Subclasses Parsl's ``InvalidResourceSpecification`` so code that already handles that keeps working; the
+    message names the offending key and value and says what was expected.
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__({key} if key is not None else set(), message)
+        self.key = key
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.key))

@@ -1,0 +1,398 @@
+"""AffinityHighThroughputExecutor: upstream HTEx that runs each task on the node it is told.
+
+The executor validates the placement request at submit time, ships it to the affinity interchange in a context
+key of its own (never in ``resource_spec``, whose keys the worker turns into persistent ``PARSL_<KEY>``
+environment variables), asks the worker to run tasks through ``execute_with_record`` so each future gets a
+RunRecord, and watches the interchange process so a dead interchange fails every outstanding future instead of
+hanging them and ``cleanup()`` forever (upstream's behaviour).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import InvalidStateError
+from typing import Any, Final
+
+import structlog
+import zmq
+from parsl.executors.high_throughput import zmq_pipes
+from parsl.executors.high_throughput.errors import CommandClientBadError, CommandClientTimeoutError
+from parsl.executors.high_throughput.executor import (
+    DEFAULT_LAUNCH_CMD,
+    HighThroughputExecutor,
+    HTEXFuture,
+)
+from parsl.serialize import pack_apply_message
+from parsl.serialize.errors import SerializationError
+
+from parsl_affinity_htex._errors import InterchangeLost
+from parsl_affinity_htex._protocol import NODES_COMMAND
+from parsl_affinity_htex._spec import (
+    AFFINITY_CONTEXT_KEY,
+    AffinityMode,
+    check_default_affinity,
+    parse_resource_spec,
+)
+from parsl_affinity_htex._task import TASK_EXECUTOR, RecordedResult
+from parsl_affinity_htex._types import ConnectedNode, NodeChange, RunRecord
+
+__all__ = [
+    "AffinityFuture",
+    "AffinityHighThroughputExecutor",
+    "default_interchange_launch_cmd",
+    "default_worker_launch_cmd",
+]
+
+log = structlog.get_logger(__name__)
+
+_UPSTREAM_POOL_SCRIPT: Final = "process_worker_pool.py "
+NodeListener = Callable[[NodeChange], None]
+
+
+def default_worker_launch_cmd(python: str = sys.executable) -> str:
+    """Upstream's pool launch command template, running our pool with ``python -m`` instead of a script."""
+    if not DEFAULT_LAUNCH_CMD.startswith(_UPSTREAM_POOL_SCRIPT):
+        raise RuntimeError(f"unexpected upstream DEFAULT_LAUNCH_CMD {DEFAULT_LAUNCH_CMD!r}; parsl changed?")
+    return (
+        f"{shlex.quote(python)} -m parsl_affinity_htex.worker_pool "
+        + DEFAULT_LAUNCH_CMD[len(_UPSTREAM_POOL_SCRIPT) :]
+    )
+
+
+def default_interchange_launch_cmd(grace_period: float, python: str = sys.executable) -> list[str]:
+    """``python -m parsl_affinity_htex.interchange --grace-period S`` (kwargs still arrive pickled on stdin)."""
+    return [python, "-m", "parsl_affinity_htex.interchange", "--grace-period", repr(float(grace_period))]
+
+
+class AffinityFuture(HTEXFuture):  # type: ignore[misc]
+    """HTEx future whose result is the task's plain value; ``run_record`` says where and when it ran."""
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(task_id)
+        self.run_record: RunRecord | None = None
+
+    def set_result(self, result: Any) -> None:
+        if isinstance(result, RecordedResult):
+            self.run_record = result.record
+            result = result.value
+        super().set_result(result)
+
+
+class _WatchedCommandClient:
+    """Upstream's CommandClient protocol (REQ socket, one lock), but a call never outlives the interchange.
+
+    Upstream's ``run`` blocks forever when the interchange is gone; the job-status poller and scale-in at
+    shutdown then hang. Here the reply is awaited in slices, checking the interchange process between them.
+    """
+
+    def __init__(
+        self, inner: zmq_pipes.CommandClient, alive: Callable[[], bool], slice_s: float = 0.25
+    ) -> None:
+        self._inner = inner
+        self._alive = alive
+        self._slice_ms = int(slice_s * 1000)
+
+    @property
+    def port(self) -> int:
+        port: Any = self._inner.port
+        return int(port)
+
+    def _wait(self, flag: int, deadline: float | None, what: str) -> None:
+        sock = self._inner.zmq_socket
+        while not sock.poll(timeout=self._slice_ms, flags=flag):
+            if not self._alive():
+                self._inner.ok = False
+                raise InterchangeLost(f"interchange process exited while {what}")
+            if deadline is not None and time.monotonic() > deadline:
+                self._inner.ok = False
+                raise CommandClientTimeoutError(f"timed out {what}")
+
+    def run(self, message: Any, max_retries: int = 3, timeout_s: float | None = None) -> Any:
+        # ---- BEGIN adapted from parsl 2026.10.26 zmq_pipes.CommandClient.run (fingerprinted) ----
+        if not self._inner.ok:
+            if not self._alive():
+                raise InterchangeLost(f"interchange process is gone; cannot run command {message!r}")
+            raise CommandClientBadError()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._inner._lock:
+            self._wait(zmq.POLLOUT, deadline, f"sending command {message!r}")
+            self._inner.zmq_socket.send_pyobj(message, copy=True)
+            self._wait(zmq.POLLIN, deadline, f"waiting for the reply to command {message!r}")
+            return self._inner.zmq_socket.recv_pyobj()
+        # ---- END adapted block ----
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[misc]
+    """HighThroughputExecutor with per-task node affinity (``node``/``affinity``/``priority`` resource keys).
+
+    Parameters beyond upstream's:
+
+    affinity_grace_period
+        Seconds a node may have no live worker pool before its queued soft tasks run elsewhere and its hard
+        tasks fail with NodeUnavailable.
+    default_affinity
+        Mode for tasks that name a node but no ``affinity``: ``"soft"`` (default) or ``"hard"``.
+    node_poll_period
+        How often connected nodes are polled to notify node listeners (seconds).
+    watchdog_period
+        How often the interchange process is checked (seconds).
+
+    ``launch_cmd`` and ``interchange_launch_cmd`` default to ``python -m parsl_affinity_htex.worker_pool`` and
+    ``python -m parsl_affinity_htex.interchange`` with this interpreter. Encryption stays on by default;
+    ``encrypted=False`` logs a warning. All other keyword arguments go to HighThroughputExecutor.
+    """
+
+    def __init__(
+        self,
+        label: str = "AffinityHighThroughputExecutor",
+        *,
+        affinity_grace_period: float = 30.0,
+        default_affinity: AffinityMode = "soft",
+        encrypted: bool = True,
+        launch_cmd: str | None = None,
+        interchange_launch_cmd: Sequence[str] | None = None,
+        node_poll_period: float = 1.0,
+        watchdog_period: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        for name, value, minimum in (
+            ("affinity_grace_period", affinity_grace_period, 0.0),
+            ("node_poll_period", node_poll_period, 1e-3),
+            ("watchdog_period", watchdog_period, 1e-3),
+        ):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not minimum <= value < float("inf")
+            ):
+                raise ValueError(f"{name} must be a finite number >= {minimum:g} seconds, got {value!r}")
+        self.default_affinity: AffinityMode = check_default_affinity(default_affinity)
+        self.affinity_grace_period = float(affinity_grace_period)
+        self.node_poll_period = float(node_poll_period)
+        self.watchdog_period = float(watchdog_period)
+        super().__init__(
+            label=label,
+            encrypted=encrypted,
+            launch_cmd=launch_cmd or default_worker_launch_cmd(),
+            interchange_launch_cmd=(
+                interchange_launch_cmd or default_interchange_launch_cmd(self.affinity_grace_period)
+            ),
+            **kwargs,
+        )
+        if not encrypted:
+            log.warning(
+                "executor.unencrypted",
+                label=label,
+                detail="encrypted=False: task and result traffic is plain ZeroMQ; use only for tests "
+                "on trusted networks",
+            )
+        self._node_listeners: list[NodeListener] = []
+        self._known_nodes: dict[str, ConnectedNode] = {}
+        self._stop_threads = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._interchange_lost: InterchangeLost | None = None
+        self._shutting_down = False
+
+    # ----- submission ----------------------------------------------------------------------------------------
+    def validate_resource_spec(self, resource_specification: dict[str, Any]) -> None:
+        """Accept ``node``/``_saga_node_affinity``, ``affinity`` and numeric ``priority``; raise AffinitySpecError."""
+        parse_resource_spec(resource_specification, self.default_affinity)
+
+    def submit(
+        self, func: Callable[..., Any], resource_specification: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> AffinityFuture:
+        """Validate the placement request, then queue the task like upstream HTEx does.
+
+        The returned future resolves to the function's plain return value and carries ``run_record``.
+        """
+        affinity = parse_resource_spec(resource_specification, self.default_affinity)
+        # ---- BEGIN adapted from parsl 2026.10.26 HighThroughputExecutor.submit (fingerprinted) ----
+        try:
+            fn_buf = pack_apply_message(func, args, kwargs, buffer_threshold=1 << 20)
+        except TypeError:
+            raise SerializationError(func.__name__) from None
+        context: dict[str, Any] = {"task_executor": {"f": TASK_EXECUTOR}}
+        if affinity.priority is not None:
+            context["resource_spec"] = {"priority": affinity.priority}
+        if affinity.node is not None:
+            context[AFFINITY_CONTEXT_KEY] = (affinity.node, affinity.hard)
+        return self.submit_payload(context, fn_buf)
+        # ---- END adapted block ----
+
+    def submit_payload(self, context: dict[str, Any], buffer: bytes) -> AffinityFuture:
+        """Upstream's submit_payload, creating an AffinityFuture."""
+        # ---- BEGIN copied from parsl 2026.10.26 HighThroughputExecutor.submit_payload (fingerprinted) ----
+        if self.bad_state_is_set:
+            raise self.executor_exception
+        self._task_counter += 1
+        task_id = self._task_counter
+        fut = AffinityFuture(task_id)
+        self.tasks[task_id] = fut
+        msg = {"task_id": task_id, "context": context, "buffer": buffer}
+        self.outgoing_q.put(msg)
+        return fut
+        # ---- END copied block ----
+
+    # ----- lifecycle -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start upstream HTEx, then guard the command channel and start the watchdog and node watcher."""
+        super().start()
+        self.command_client = _WatchedCommandClient(  # type: ignore[assignment]
+            self.command_client, self._interchange_alive
+        )
+        for target, name in ((self._watch_interchange, "watchdog"), (self._watch_nodes, "node-watcher")):
+            thread = threading.Thread(target=target, name=f"{self.label}-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info(
+            "executor.started",
+            label=self.label,
+            interchange_pid=self.interchange_proc.pid if self.interchange_proc else None,
+            worker_port=self.worker_port,
+            encrypted=self.encrypted,
+            grace_period=self.affinity_grace_period,
+        )
+
+    def _interchange_alive(self) -> bool:
+        proc = self.interchange_proc
+        return proc is not None and proc.poll() is None
+
+    def _watch_interchange(self) -> None:
+        while not self._stop_threads.wait(self.watchdog_period):
+            proc = self.interchange_proc
+            if proc is None or proc.poll() is None:
+                continue
+            if self._shutting_down:
+                return
+            outstanding = len(self.tasks)
+            exc = InterchangeLost(
+                f"interchange process (pid {proc.pid}) of executor {self.label!r} exited with code "
+                f"{proc.returncode}; {outstanding} outstanding task(s) failed and no new task can run"
+            )
+            log.error(
+                "interchange.lost",
+                label=self.label,
+                pid=proc.pid,
+                returncode=proc.returncode,
+                outstanding=outstanding,
+            )
+            self._interchange_lost = exc
+            self.set_bad_state_and_fail_all(exc)
+            return
+
+    def set_bad_state_and_fail_all(self, exception: Exception) -> None:
+        """Like upstream, but fails futures with the cause itself and tolerates futures finishing meanwhile."""
+        # ---- BEGIN adapted from parsl 2026.10.26 BlockProviderExecutor.set_bad_state_and_fail_all ----
+        self._executor_exception = exception
+        self._executor_bad_state.set()
+        for fut in list(self._tasks.values()):
+            with contextlib.suppress(InvalidStateError):  # finished while we were failing the others
+                fut.set_exception(exception)
+        # ---- END adapted block ----
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop our threads; if the interchange died, also cancel the pools (the DFK skips scale-in then)."""
+        self._shutting_down = True
+        self._stop_threads.set()
+        # Join before upstream closes the command client: ZeroMQ sockets must not be closed under a thread
+        # that is using them (the node watcher may be mid-command; it returns within a poll slice).
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self._interchange_lost is not None:
+            outgoing = getattr(self, "outgoing_q", None)
+            if outgoing is not None:  # undeliverable task messages must not block closing the socket
+                outgoing.zmq_socket.setsockopt(zmq.LINGER, 0)
+            self._cancel_all_blocks()
+        super().shutdown(timeout=timeout)
+        log.info("executor.shutdown", label=self.label, interchange_lost=self._interchange_lost is not None)
+
+    def _cancel_all_blocks(self) -> None:
+        if self.provider is None:
+            return
+        job_ids = [
+            job_id
+            for block_id, job_id in list(self.blocks_to_job_id.items())
+            if not (st := self._status.get(block_id)) or not st.terminal
+        ]
+        if job_ids:
+            try:
+                self.provider.cancel(job_ids)
+            except Exception as e:  # best effort: pools also exit on their own after heartbeat_threshold
+                log.warning("executor.cancel_failed", label=self.label, job_ids=job_ids, error=repr(e))
+
+    # ----- introspection -------------------------------------------------------------------------------------
+    def connected_blocks(self) -> list[str]:
+        if self._interchange_lost is not None:
+            return []
+        try:
+            return list(super().connected_blocks())
+        except InterchangeLost:
+            return []
+
+    def connected_managers(self) -> list[dict[str, Any]]:
+        if self._interchange_lost is not None:
+            return []
+        try:
+            return list(super().connected_managers())
+        except InterchangeLost:
+            return []
+
+    def connected_nodes(self) -> dict[str, ConnectedNode]:
+        """Nodes with at least one live pool, with their worker slots and pool counts."""
+        if self._interchange_lost is not None:
+            raise self._interchange_lost
+        reply = self.command_client.run(NODES_COMMAND)
+        if not isinstance(reply, dict):
+            raise RuntimeError(
+                f"interchange answered {NODES_COMMAND!r} with {reply!r}; is interchange_launch_cmd "
+                "running parsl_affinity_htex.interchange?"
+            )
+        return {
+            name: ConnectedNode(name=name, slots=int(info["slots"]), pools=int(info["pools"]))
+            for name, info in sorted(reply.items())
+        }
+
+    def add_node_listener(self, callback: NodeListener) -> None:
+        """Call ``callback(NodeChange)`` when a node gains its first or loses its last live pool.
+
+        Called from a daemon thread every ``node_poll_period`` seconds at most; exceptions are logged. Only
+        changes are reported: read ``connected_nodes()`` for the nodes already connected when adding it.
+        """
+        if not callable(callback):
+            raise TypeError(f"node listener must be callable, got {callback!r}")
+        self._node_listeners.append(callback)
+
+    def _watch_nodes(self) -> None:
+        while not self._stop_threads.wait(self.node_poll_period):
+            if self.bad_state_is_set:
+                return
+            try:
+                nodes = self.connected_nodes()
+            except Exception as e:
+                if not self._shutting_down and not self.bad_state_is_set:
+                    log.warning("nodes.poll_failed", label=self.label, error=repr(e))
+                continue
+            changes = [NodeChange("joined", n) for name, n in nodes.items() if name not in self._known_nodes]
+            changes += [NodeChange("lost", n) for name, n in self._known_nodes.items() if name not in nodes]
+            self._known_nodes = nodes
+            for change in changes:
+                log.info(
+                    "node.changed",
+                    label=self.label,
+                    kind=change.kind,
+                    node=change.node.name,
+                    slots=change.node.slots,
+                )
+                for listener in list(self._node_listeners):
+                    try:
+                        listener(change)
+                    except Exception as e:
+                        log.error("node.listener_failed", listener=repr(listener), error=repr(e))

@@ -1,0 +1,104 @@
+"""Submit-time validation of a task's resource specification.
+
+Validation happens in the driver, before anything is serialised, because upstream's interchange dies on a
+non-numeric ``priority`` (and ``cleanup()`` then hangs) and a typo in a node name would otherwise surface only
+as a task that never runs.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from parsl_affinity_htex._errors import AffinitySpecError
+
+__all__ = ["AFFINITY_CONTEXT_KEY", "NODE_KEYS", "SPEC_KEYS", "TaskAffinity", "parse_resource_spec"]
+
+#: Keys that name the node. ``_saga_node_affinity`` is what the SAGA DataFlowKernel seed writes.
+NODE_KEYS: Final = ("node", "_saga_node_affinity")
+#: Every key this executor accepts in a resource specification.
+SPEC_KEYS: Final = frozenset({*NODE_KEYS, "affinity", "priority"})
+#: Key of the task message's ``context`` that carries ``(node, hard)`` to the interchange. It is deliberately
+#: NOT inside ``context["resource_spec"]``: the worker exports every resource_spec key as a ``PARSL_<KEY>``
+#: environment variable that persists into later tasks on that worker.
+AFFINITY_CONTEXT_KEY: Final = "parsl_affinity_htex"
+
+AffinityMode = Literal["soft", "hard"]
+AFFINITY_MODES: Final = ("soft", "hard")
+
+
+@dataclass(frozen=True)
+class TaskAffinity:
+    """The validated, normalised placement request of one task."""
+
+    node: str | None
+    hard: bool
+    priority: int | float | None
+
+
+def _check_mode(value: object, what: str) -> AffinityMode:
+    if value not in AFFINITY_MODES:
+        raise AffinitySpecError(f"{what} must be 'soft' or 'hard', got {value!r}", key="affinity")
+    return "hard" if value == "hard" else "soft"
+
+
+def check_default_affinity(value: object) -> AffinityMode:
+    """Validate the executor-wide ``default_affinity`` argument."""
+    return _check_mode(value, "default_affinity")
+
+
+def parse_resource_spec(
+    spec: Mapping[str, Any] | None, default_affinity: AffinityMode = "soft"
+) -> TaskAffinity:
+    """Validate ``spec`` and return the task's node, mode and priority.
+
+    Raises AffinitySpecError naming the bad key or value. ``spec`` is never modified (Parsl apps share one
+    default dict across calls).
+    """
+    if not spec:
+        return TaskAffinity(node=None, hard=False, priority=None)
+    if not isinstance(spec, Mapping):
+        raise AffinitySpecError(f"resource specification must be a dict, got {type(spec).__name__}: {spec!r}")
+    unknown = sorted(str(k) for k in spec if k not in SPEC_KEYS)
+    if unknown:
+        raise AffinitySpecError(
+            f"unknown resource specification key(s) {unknown}; accepted keys are {sorted(SPEC_KEYS)}",
+            key=unknown[0],
+        )
+
+    node: str | None = None
+    for key in NODE_KEYS:
+        if key not in spec:
+            continue
+        value = spec[key]
+        if not isinstance(value, str) or not value.strip():
+            raise AffinitySpecError(f"{key!r} must be a non-empty node name (str), got {value!r}", key=key)
+        if node is not None and value != node:
+            raise AffinitySpecError(
+                f"'node' ({node!r}) and '_saga_node_affinity' ({value!r}) name different nodes", key=key
+            )
+        node = value
+
+    mode = default_affinity
+    if "affinity" in spec:
+        mode = _check_mode(spec["affinity"], "'affinity'")
+        if node is None:
+            raise AffinitySpecError(
+                f"'affinity': {spec['affinity']!r} given without a 'node' to be affine to", key="affinity"
+            )
+
+    priority: int | float | None = None
+    if "priority" in spec:
+        raw = spec["priority"]
+        if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
+            raise AffinitySpecError(
+                f"'priority' must be a number, got {type(raw).__name__}: {raw!r}", key="priority"
+            )
+        priority = int(raw) if isinstance(raw, numbers.Integral) else float(raw)
+        if isinstance(priority, float) and math.isnan(priority):
+            raise AffinitySpecError("'priority' must be a number, got NaN", key="priority")
+
+    return TaskAffinity(node=node, hard=node is not None and mode == "hard", priority=priority)
