@@ -182,7 +182,7 @@ def test_a_crashing_in_process_scheduler_is_a_failure(temporary_entry: None) -> 
 
 
 def test_time_budget_stops_a_slow_scheduler_and_planning_recovers() -> None:
-    sg.plan(diamond(), three_nodes())  # make sure the shared worker is up
+    sg.plan(diamond(), three_nodes(), "SAGA-HEFT")  # make sure the shared worker is up (HEFT runs in-process)
     old_pid = shared_worker().pid
     assert old_pid is not None
     tg, net = random_problem(3, n_tasks=150, n_nodes=6, max_slots=2)  # MSBC needs ~3 s here
@@ -195,7 +195,7 @@ def test_time_budget_stops_a_slow_scheduler_and_planning_recovers() -> None:
     with pytest.raises(ProcessLookupError):  # the worker was killed and reaped
         os.kill(old_pid, 0)
     # ... and is replaced transparently.
-    assert sg.plan(diamond(), three_nodes()).makespan == pytest.approx(3.0)
+    assert sg.plan(diamond(), three_nodes(), "SAGA-HEFT").makespan == pytest.approx(3.0)
     assert shared_worker().pid not in (None, old_pid)
 
 
@@ -270,7 +270,7 @@ net = sg.Network(default_bandwidth=10.0)
 for n in ("node-a", "node-b", "node-c", "node-d"):
     net.add_node(n, slots=2)                  # identical nodes: every node choice ties
 out = {}
-for name in ["HEFT", "SAGA-HeftScheduler", "CPOP", "PEFT", "MinMin", "ETF", "WBA"]:
+for name in ["HEFT", "SAGA-HEFT", "SAGA-HeftScheduler", "CPOP", "PEFT", "MinMin", "ETF", "WBA"]:
     out[name] = json.loads(sg.plan(tg, net, name).to_json())
 print("RESULT" + json.dumps(out, sort_keys=True))
 """
