@@ -1,0 +1,750 @@
+"""SagaDataFlowKernel: a Parsl DataFlowKernel that plans tasks with SAGA before letting them run.
+
+Design (why it looks like this):
+
+* Only ``launch_if_ready`` and ``launch_task`` of the upstream DFK are overridden -- the narrowest
+  hooks. ``submit`` stays upstream's, so dependency tracking, staging, memoization, retries and error
+  propagation are exactly plain Parsl's. The first ``launch_if_ready`` call for a task registers it and
+  holds it; a planning round tags it (fresh resource specification dict with node, priority, affinity)
+  and then calls upstream ``launch_if_ready``, which launches it once its dependencies are done.
+* Dependency callbacks that saga-dfk adds itself bind their task with ``functools.partial`` (by value);
+  the seed's closure-in-a-loop bug launched the last task of a loop once per dependency.
+* ``launch_task`` returns a proxy future: when the executor future fails because the task's node was
+  lost (``ManagerLost`` for a running task, ``NodeUnavailable`` for a queued hard-affinity task), the
+  task is re-planned on the remaining nodes and resubmitted before upstream ever sees a failure; every
+  other outcome (results and user exceptions) is copied to the proxy unchanged.
+* The AppFutures of planned tasks get a subclass whose ``result()``/``exception()`` first release what
+  is held, so waiting before ``execute()`` no longer hangs (the seed's trap).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import structlog
+from parsl.app.futures import DataFuture
+from parsl.dataflow.dflow import DataFlowKernel
+from parsl.dataflow.futures import AppFuture
+from parsl.dataflow.taskrecord import TaskRecord
+from parsl.executors.high_throughput.errors import ManagerLost
+
+import saga_graphs
+
+from ._config import SagaConfig
+from ._errors import EmptyTopologyError, NoPlannableExecutorError
+
+__all__ = ["OPT_OUT_KEY", "ActualRun", "SagaDataFlowKernel", "TaskAssignment"]
+
+log = structlog.get_logger(__name__)
+
+_INTERNAL_EXECUTOR = "_parsl_internal"
+#: resource specification key: ``False`` keeps the task out of SAGA planning (stock placement).
+OPT_OUT_KEY = "saga_plan"
+
+
+@dataclass(frozen=True)
+class TaskAssignment:
+    """SAGA's decision for one task. Times are seconds on the plan clock (0 = first planning round)."""
+
+    task_id: int
+    function: str
+    node: str
+    start: float
+    end: float
+    round: int
+    scheduler: str
+    slot: int = 0
+
+
+@dataclass(frozen=True)
+class ActualRun:
+    """Where and when a task really ran (from the executor future's run_record), on the plan clock."""
+
+    node: str
+    start: float
+    end: float
+    hostname: str | None = None
+
+
+@dataclass(eq=False)
+class _SagaTask:
+    """saga-dfk's bookkeeping for one planned task (the Parsl TaskRecord stays the source of truth)."""
+
+    tid: int
+    name: str
+    func_name: str
+    record: TaskRecord
+    parents: tuple[int, ...]
+    released: bool = False
+    launched: bool = False
+    done: bool = False
+    error: BaseException | None = None
+    assignment: TaskAssignment | None = None
+    actual: ActualRun | None = None
+    replans: list[dict[str, Any]] = field(default_factory=list)
+    dynamic: bool = False
+
+
+class _SagaAppFuture(AppFuture):
+    """AppFuture whose waits release held tasks first, so result() before execute() cannot hang."""
+
+    def result(self, timeout: float | None = None) -> Any:
+        self._release()
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._release()
+        return super().exception(timeout)
+
+    def _release(self) -> None:
+        dfk = self.task_record["dfk"]
+        if not self.done() and isinstance(dfk, SagaDataFlowKernel):
+            dfk._saga_release_on_wait()
+
+
+def _is_node_loss(exc: BaseException) -> bool:
+    """A failure caused by the node going away, not by the task: worth re-planning."""
+    if isinstance(exc, ManagerLost):
+        return True
+    try:
+        from parsl_affinity_htex import NodeUnavailable
+    except ImportError:  # pragma: no cover - parsl_affinity_htex is a hard dependency
+        return False
+    return isinstance(exc, NodeUnavailable)
+
+
+class SagaDataFlowKernel(DataFlowKernel):
+    """A DataFlowKernel that plans its tasks with SAGA and tags each with its planned node.
+
+    Install it with ``saga_dfk.load(SagaConfig(...))`` so ``@python_app`` code is unchanged.
+    Attributes ``saga_assignments`` (task id -> TaskAssignment) and its seed alias
+    ``_saga_task_assignments`` hold the current plan.
+    """
+
+    def __init__(self, config: SagaConfig) -> None:
+        if not isinstance(config, SagaConfig):
+            raise TypeError(f"SagaDataFlowKernel needs a SagaConfig, got {type(config).__name__}")
+        # State first: upstream __init__ starts executors, which may already report nodes.
+        self._saga_config = config
+        self._state_lock = threading.RLock()
+        self._plan_lock = threading.Lock()
+        self._cond = threading.Condition(self._state_lock)
+        self._saga_tasks: dict[int, _SagaTask] = {}
+        self._held: dict[int, _SagaTask] = {}
+        self._lost_nodes: set[str] = set()
+        self._unplanned: set[int] = set()
+        self._last_submit = time.monotonic()
+        self._stopping = threading.Event()
+        self._t0: float | None = None
+        self._round = 0
+        self._last_fixed = 0
+        self._rounds: list[dict[str, Any]] = []
+        self._network_specs: list[dict[str, Any]] = []
+        self.saga_assignments: dict[int, TaskAssignment] = {}
+        self._saga_task_assignments = self.saga_assignments  # the seed's name for the same plan
+        self.saga_report_path: str | None = config.report_path
+        super().__init__(config)
+        self._planned_label = self._choose_executor(config)
+        self._replan_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saga-replan")
+        executor: Any = self.executors[self._planned_label]
+        if callable(getattr(executor, "add_node_listener", None)):
+            executor.add_node_listener(self._on_node_change)
+        self._planner = threading.Thread(target=self._planner_loop, name="saga-planner", daemon=True)
+        self._planner.start()
+        threading.Thread(target=self._warm_up_planner, name="saga-warm-up", daemon=True).start()
+        log.info(
+            "saga.loaded",
+            executor=self._planned_label,
+            scheduler=config.saga_scheduler,
+            planning=config.planning,
+            cost_model=type(config.cost_model).__name__,
+        )
+
+    # ------------------------------------------------------------------ configuration helpers
+    def _choose_executor(self, config: SagaConfig) -> str:
+        """The executor whose tasks are planned (see SagaConfig.saga_executor)."""
+        labels = [label for label in self.executors if label != _INTERNAL_EXECUTOR]
+        if config.saga_executor is not None:
+            if config.saga_executor not in labels:
+                raise NoPlannableExecutorError(
+                    f"saga_executor {config.saga_executor!r} is not a configured executor; have {labels}"
+                )
+            return config.saga_executor
+        for label in labels:
+            if callable(getattr(self.executors[label], "connected_nodes", None)):
+                return label
+        if (config.network is not None or config.topology is not None) and labels:
+            return labels[0]
+        raise NoPlannableExecutorError(
+            f"no executor reports connected nodes (connected_nodes()); executors are {labels}. Use "
+            "parsl_affinity_htex.AffinityHighThroughputExecutor, or give SagaConfig(network=...) and saga_executor="
+        )
+
+    @property
+    def saga_config(self) -> SagaConfig:
+        """The SagaConfig this kernel was loaded with."""
+        return self._saga_config
+
+    def _now(self) -> float:
+        """Seconds on the plan clock (0 = start of the first planning round)."""
+        if self._t0 is None:
+            self._t0 = time.time()
+        return time.time() - self._t0
+
+    # ------------------------------------------------------------------ upstream hooks
+    def launch_if_ready(self, task_record: TaskRecord) -> None:
+        """Hold planned tasks until their planning round; pass everything else to upstream."""
+        tid = task_record["id"]
+        with self._state_lock:
+            st = self._saga_tasks.get(tid)
+            if st is None and tid not in self._unplanned and self._opted_out(task_record):
+                self._unplanned.add(tid)
+            if st is None and task_record["executor"] == self._planned_label and tid not in self._unplanned:
+                st = self._register(task_record)
+                st.dynamic = self._submitted_by_app()
+                self._held[tid] = st
+                self._last_submit = time.monotonic()
+                self._cond.notify_all()
+                return
+            if st is not None and not st.released:
+                return
+            if st is None and type(task_record["app_fu"]) is AppFuture:
+                # unplanned (e.g. a join_app body): waiting on it must still release held tasks
+                task_record["app_fu"].__class__ = _SagaAppFuture
+        super().launch_if_ready(task_record)
+
+    def launch_task(self, task_record: TaskRecord) -> Future:
+        """Submit a planned task; return a proxy future that hides node-loss failures behind a re-plan."""
+        st = self._saga_tasks.get(task_record["id"])
+        if st is None:
+            return super().launch_task(task_record)
+        if st.error is not None:
+            raise st.error
+        exec_fu = super().launch_task(task_record)
+        st.launched = True
+        proxy: Future = Future()
+        exec_fu.add_done_callback(partial(self._on_exec_done, st, proxy))  # st bound by value
+        return proxy
+
+    def wait_for_current_tasks(self) -> None:
+        """Release (plan) what is held, then wait like upstream."""
+        self._saga_release_on_wait()
+        super().wait_for_current_tasks()
+
+    def cleanup(self) -> None:
+        """Plan and release what is still held, stop the planner, clean up, then write the report."""
+        if not self.cleanup_called:
+            try:
+                self._saga_release_on_wait()
+            except Exception:  # pragma: no cover - errors already delivered to the futures
+                log.exception("saga.cleanup_release_failed")
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+        super().cleanup()
+        self._replan_pool.shutdown(wait=False)
+        if self.saga_report_path:
+            self.write_report(self.saga_report_path)
+
+    # ------------------------------------------------------------------ public API
+    def execute(self) -> None:
+        """Plan every held task and let it run (explicit mode's go signal).
+
+        Tasks submitted later are held again until the next execute() or wait; tasks submitted by running
+        apps (join_app bodies) are planned in automatic rounds. A planning error is raised here and is also
+        set on the affected tasks' futures, so waiting code sees it like any Parsl launch failure.
+        """
+        self._run_round("execute", raise_errors=True)
+
+    def saga_progress(self) -> dict[str, int]:
+        """Counts for a progress line: total planned-executor tasks, held, launched, done, re-planned."""
+        with self._state_lock:
+            tasks = list(self._saga_tasks.values())
+            return {
+                "total": len(tasks),
+                "held": len(self._held),
+                "launched": sum(1 for t in tasks if t.launched),
+                "done": sum(1 for t in tasks if t.done),
+                "replanned": sum(1 for t in tasks if t.replans),
+            }
+
+    def run_report(self) -> dict[str, Any]:
+        """Planned vs actual per task, planned/actual makespan and fidelity, as a JSON-able dict."""
+        from ._report import build_report
+
+        with self._state_lock:
+            tasks = list(self._saga_tasks.values())
+            return build_report(
+                tasks=tasks,
+                rounds=list(self._rounds),
+                network=self._network_specs[-1] if self._network_specs else None,
+                scheduler=self._saga_config.saga_scheduler,
+                planning=self._saga_config.planning,
+                t0=self._t0,
+                lost_nodes=sorted(self._lost_nodes),
+            )
+
+    def write_report(self, path: str | Path) -> Path:
+        """Write run_report() as JSON; returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(self.run_report(), indent=2, sort_keys=True))
+        log.info("saga.report_written", path=str(target))
+        return target
+
+    # ------------------------------------------------------------------ registration and rounds
+    def _register(self, task_record: TaskRecord) -> _SagaTask:
+        """Create the bookkeeping for a task; called under the state lock on its first launch_if_ready."""
+        tid = task_record["id"]
+        parents: list[int] = []
+        for dep in task_record["depends"]:
+            pid: int | None = None
+            if isinstance(dep, AppFuture) and dep.task_record["dfk"] is self:
+                pid = dep.task_record["id"]
+            elif isinstance(dep, DataFuture):
+                pid = dep.tid  # the task that produces the file
+            if pid is not None and pid in self._saga_tasks and pid not in parents:
+                parents.append(pid)
+        st = _SagaTask(
+            tid=tid,
+            name=f"t{tid}",
+            func_name=task_record["func_name"],
+            record=task_record,
+            parents=tuple(parents),
+        )
+        self._saga_tasks[tid] = st
+        app_fu = task_record["app_fu"]
+        if type(app_fu) is AppFuture:
+            app_fu.__class__ = _SagaAppFuture
+        app_fu.add_done_callback(partial(self._on_app_done, st))  # st bound by value
+        return st
+
+    def _opted_out(self, task_record: TaskRecord) -> bool:
+        """``parsl_resource_specification={"saga_plan": False}`` keeps a task out of planning.
+
+        The key is removed (into a fresh dict) because executors reject unknown keys; the task then gets
+        the executor's own placement -- the demo uses this to measure stock placement on the same pools.
+        """
+        spec = task_record["resource_specification"]
+        if not isinstance(spec, Mapping) or spec.get(OPT_OUT_KEY, True) is not False:
+            return False
+        fresh = {k: v for k, v in spec.items() if k != OPT_OUT_KEY}
+        task_record["resource_specification"] = fresh
+        if "parsl_resource_specification" in task_record["kwargs"]:
+            task_record["kwargs"]["parsl_resource_specification"] = fresh
+        return True
+
+    def _submitted_by_app(self) -> bool:
+        """True when the current thread is an app running in this process (a join_app body).
+
+        Such tasks appear at run time; nobody could call execute() for them, so explicit mode plans them
+        in automatic rounds too.
+        """
+        name = threading.current_thread().name
+        for executor in self.executors.values():
+            prefix = getattr(executor, "thread_name_prefix", None)
+            if isinstance(prefix, str) and prefix and name.startswith(prefix):
+                return True
+        return False
+
+    def _saga_release_on_wait(self) -> None:
+        """Somebody waits on a result: in explicit mode that is the go signal (it used to hang forever)."""
+        if self.cleanup_called:
+            return
+        with self._cond:
+            if not self._held:
+                return
+        self._run_round("wait", raise_errors=False)
+
+    def _warm_up_planner(self) -> None:
+        """Plan a one-task graph while pools start, so the first real round does not pay SAGA's start-up."""
+        try:
+            with self._plan_lock:
+                graph = saga_graphs.TaskGraph()
+                graph.add_task("warm-up", 1.0)
+                network = saga_graphs.Network.from_spec({"nodes": [{"name": "warm-up", "slots": 1}]})
+                scheduler = self._saga_config.saga_scheduler
+                saga_graphs.plan(graph, network, scheduler, time_budget=self._saga_config.time_budget)
+        except Exception as exc:  # only an optimisation: the real round reports real errors
+            log.debug("saga.warm_up_failed", error=repr(exc))
+
+    def _planner_loop(self) -> None:
+        """Start rounds by themselves: in rolling mode always; in explicit mode for dynamic tasks only."""
+        cfg = self._saga_config
+        only_dynamic = cfg.planning == "explicit"
+        while not self._stopping.is_set():
+            with self._cond:
+                eligible = [st for st in self._held.values() if st.dynamic or not only_dynamic]
+                if not eligible:
+                    self._cond.wait(0.5)
+                    continue
+                quiet = time.monotonic() - self._last_submit
+                if len(eligible) < cfg.round_threshold and quiet < cfg.settle_window:
+                    self._cond.wait(cfg.settle_window - quiet)
+                    continue
+            try:
+                self._run_round("rolling", raise_errors=False, only_dynamic=only_dynamic)
+            except Exception:  # pragma: no cover - _run_round delivers errors to the futures
+                log.exception("saga.round_crashed")
+
+    def _run_round(self, reason: str, *, raise_errors: bool, only_dynamic: bool = False) -> None:
+        """Plan the held tasks (all, or only dynamic ones) in one SAGA call, tag them, release them."""
+        with self._plan_lock:
+            with self._state_lock:
+                batch = sorted(
+                    (st for st in self._held.values() if st.dynamic or not only_dynamic), key=lambda t: t.tid
+                )
+                for st in batch:
+                    del self._held[st.tid]
+            if not batch:
+                return
+            self._round += 1
+            try:
+                schedule, spec = self._plan(batch, self._round)
+            except Exception as exc:
+                log.error("plan.failed", round=self._round, tasks=len(batch), error=repr(exc))
+                for st in batch:
+                    st.error = exc
+                self._release(batch)
+                if raise_errors:
+                    raise
+                return
+            self._assign(batch, schedule, self._round)
+            self._rounds.append(
+                {
+                    "round": self._round,
+                    "reason": reason,
+                    "tasks": len(batch),
+                    "scheduler": schedule.scheduler,
+                    "predicted_makespan": schedule.makespan,
+                    "fixed": self._last_fixed,
+                    "portfolio": {k: v for k, v in dict(schedule.portfolio).items()},
+                    "nodes": [n["name"] for n in spec["nodes"]],
+                }
+            )
+            self._release(batch)
+
+    def _release(self, batch: Sequence[_SagaTask]) -> None:
+        """Let upstream launch the tasks (each waits for its own dependencies as usual)."""
+        for st in batch:
+            st.released = True
+        for st in sorted(batch, key=lambda t: t.assignment.start if t.assignment else math.inf):
+            DataFlowKernel.launch_if_ready(self, st.record)
+
+    # ------------------------------------------------------------------ planning
+    def _network_spec(self) -> dict[str, Any]:
+        """The network to plan on: config override, k8s topology, or the executor's connected nodes."""
+        cfg = self._saga_config
+        executor: Any = self.executors[self._planned_label]
+        connected: Mapping[str, Any] | None = None
+        if callable(getattr(executor, "connected_nodes", None)) and cfg.network is None:
+            deadline = time.monotonic() + cfg.node_wait_timeout
+            # min_nodes is about start-up; later rounds (e.g. after a node loss) take what is connected
+            wanted = cfg.min_nodes if self._t0 is None else 1
+            while True:
+                connected = {
+                    name: node
+                    for name, node in executor.connected_nodes().items()
+                    if name not in self._lost_nodes
+                }
+                if len(connected) >= wanted or time.monotonic() >= deadline or self._stopping.is_set():
+                    break
+                time.sleep(0.2)
+        if cfg.network is not None:
+            spec = json.loads(json.dumps(cfg.network))
+        elif cfg.topology is not None:
+            known = set(getattr(cfg.topology, "names", None) or [])
+            slots = {name: int(node.slots) for name, node in (connected or {}).items() if name in known}
+            spec = cfg.topology.to_network_spec(slots=slots or None)
+            if connected is not None:
+                spec["nodes"] = [n for n in spec["nodes"] if n["name"] in connected]
+        else:
+            assert connected is not None
+            spec = {
+                "nodes": [
+                    {"name": name, "slots": int(node.slots), "speed": 1.0}
+                    for name, node in sorted(connected.items())
+                ],
+                "links": [],
+                "default_bandwidth": cfg.default_bandwidth,
+            }
+        spec["nodes"] = [n for n in spec.get("nodes", []) if n["name"] not in self._lost_nodes]
+        names = {n["name"] for n in spec["nodes"]}
+        spec["links"] = [
+            link for link in spec.get("links", []) if link["source"] in names and link["target"] in names
+        ]
+        if not spec["nodes"]:
+            raise EmptyTopologyError(
+                f"no node to plan on for executor {self._planned_label!r}: "
+                f"{'the configured network/topology has no usable nodes' if cfg.network is not None or cfg.topology is not None else f'no worker pool connected within node_wait_timeout={cfg.node_wait_timeout}s'}"
+                f"{f' (lost: {sorted(self._lost_nodes)})' if self._lost_nodes else ''}"
+            )
+        if len(spec["nodes"]) < cfg.min_nodes:
+            log.info("saga.fewer_nodes", wanted=cfg.min_nodes, have=sorted(names))
+        self._network_specs.append(spec)
+        return spec
+
+    def _fixed_placements(
+        self, spec: Mapping[str, Any], exclude: set[int]
+    ) -> dict[str, saga_graphs.Placement]:
+        """Placements of planned, unfinished tasks on live nodes: the schedule a new round builds on."""
+        slots = {n["name"]: int(n.get("slots", 1)) for n in spec["nodes"]}
+        out: dict[str, saga_graphs.Placement] = {}
+        for st in self._saga_tasks.values():
+            a = st.assignment
+            if a is None or st.done or st.tid in exclude or st.error is not None:
+                continue
+            if a.node not in slots or a.slot >= slots[a.node]:
+                continue
+            out[st.name] = saga_graphs.Placement(st.name, a.node, a.slot, a.start, a.end)
+        return out
+
+    def _plan(self, batch: Sequence[_SagaTask], round_no: int) -> tuple[saga_graphs.Schedule, dict[str, Any]]:
+        """One SAGA call for the batch, starting after the already-placed load."""
+        cfg = self._saga_config
+        spec = self._network_spec()
+        network = saga_graphs.Network.from_spec(spec)
+        graph = saga_graphs.TaskGraph()
+        in_batch = {st.tid for st in batch}
+        for st in batch:
+            graph.add_task(st.name, float(cfg.cost_model.cost(st.func_name, st.tid)))
+        # The plan clock starts when the first plan is released, so planning time (SAGA's worker start
+        # on the first call) does not show up as lateness of every task.
+        first = self._t0 is None
+        now = 0.0 if first else self._now()
+        with self._state_lock:
+            fixed = self._fixed_placements(spec, in_batch) if not first else {}
+        self._last_fixed = len(fixed)
+        for st in batch:
+            for pid in st.parents:
+                parent = self._saga_tasks[pid]
+                if pid not in in_batch and parent.name not in fixed:
+                    continue  # finished (or unplanned) parent: its output is already there
+                if parent.name in fixed and parent.name not in graph.tasks:
+                    p = fixed[parent.name]
+                    speed = next(float(n.get("speed", 1.0)) for n in spec["nodes"] if n["name"] == p.node)
+                    graph.add_task(parent.name, (p.end - p.start) * speed)
+                size = float(cfg.cost_model.output_size(parent.func_name, parent.tid))
+                graph.add_dependency(parent.name, st.name, size=size)
+        started = time.perf_counter()
+        schedule = saga_graphs.plan(
+            graph,
+            network,
+            cfg.saga_scheduler,
+            time_budget=cfg.time_budget,
+            fixed=saga_graphs.Schedule(fixed, "fixed") if fixed else None,
+            min_start_time=now,
+        )
+        if first:
+            self._t0 = time.time()
+        log.info(
+            "saga.round_planned",
+            round=round_no,
+            tasks=len(batch),
+            nodes=len(spec["nodes"]),
+            scheduler=schedule.scheduler,
+            predicted_makespan=schedule.makespan,
+            seconds=round(time.perf_counter() - started, 4),
+        )
+        return schedule, spec
+
+    def _assign(self, batch: Sequence[_SagaTask], schedule: saga_graphs.Schedule, round_no: int) -> None:
+        """Store the plan, log task.assigned, give each task a FRESH resource specification dict."""
+        for st in sorted(batch, key=lambda t: schedule.placements[t.name].start):
+            placement = schedule.placements[st.name]
+            self._tag(st, placement, round_no, schedule.scheduler)
+
+    def _tag(self, st: _SagaTask, placement: saga_graphs.Placement, round_no: int, scheduler: str) -> None:
+        """Record one assignment and write the task's resource specification (a new dict every time)."""
+        node, start, end = placement.node, float(placement.start), float(placement.end)
+        assignment = TaskAssignment(
+            task_id=st.tid,
+            function=st.func_name,
+            node=node,
+            start=start,
+            end=end,
+            round=round_no,
+            scheduler=scheduler,
+            slot=int(placement.slot),
+        )
+        st.assignment = assignment
+        self.saga_assignments[st.tid] = assignment
+        record = st.record
+        # The app's default parsl_resource_specification={} is ONE dict shared by all calls: never mutate it.
+        spec = dict(record["resource_specification"] or {})
+        spec.update(
+            {"node": node, "priority": -round(float(start), 6), "affinity": self._saga_config.affinity}
+        )
+        record["resource_specification"] = spec
+        if "parsl_resource_specification" in record["kwargs"]:
+            record["kwargs"]["parsl_resource_specification"] = spec
+        log.info(
+            "task.assigned",
+            task=st.tid,
+            function=st.func_name,
+            node=node,
+            start=round(float(start), 4),
+            end=round(float(end), 4),
+            round=round_no,
+        )
+
+    # ------------------------------------------------------------------ reality and node loss
+    def _on_app_done(self, st: _SagaTask, _fut: Future) -> None:
+        with self._cond:
+            st.done = True
+            self._cond.notify_all()
+
+    def _on_exec_done(self, st: _SagaTask, proxy: Future, fut: Future) -> None:
+        """Record reality, feed the cost model, re-plan on node loss, else copy the outcome unchanged."""
+        exc = fut.exception()
+        if (
+            exc is not None
+            and _is_node_loss(exc)
+            and len(st.replans) < self._saga_config.max_replans
+            and not self.cleanup_called
+        ):
+            self._replan_pool.submit(self._replan_and_resubmit, st, proxy, exc)
+            return
+        if exc is None:
+            self._record_actual(st, fut)
+            proxy.set_result(fut.result())
+        else:
+            proxy.set_exception(exc)
+
+    def _record_actual(self, st: _SagaTask, fut: Future) -> None:
+        run = getattr(fut, "run_record", None)
+        if run is None:
+            return
+        t0 = self._t0 if self._t0 is not None else 0.0
+        st.actual = ActualRun(
+            node=str(run.node), start=float(run.start) - t0, end=float(run.end) - t0, hostname=run.hostname
+        )
+        a = st.assignment
+        log.info(
+            "task.ran",
+            task=st.tid,
+            function=st.func_name,
+            node=st.actual.node,
+            planned_node=a.node if a else None,
+            start=round(st.actual.start, 4),
+            end=round(st.actual.end, 4),
+        )
+        try:
+            size = float(len(pickle.dumps(fut.result())))
+        except Exception:
+            size = 0.0
+        speed = 1.0
+        if self._network_specs:
+            for node in self._network_specs[-1]["nodes"]:
+                if node["name"] == st.actual.node:
+                    speed = float(node.get("speed", 1.0))
+        try:
+            self._saga_config.cost_model.observe(
+                st.func_name, max(0.0, float(run.end) - float(run.start)), size, speed=speed
+            )
+        except Exception as exc:  # a cost model must never break the run
+            log.warning("cost_model.observe_failed", function=st.func_name, error=repr(exc))
+
+    def _on_node_change(self, change: Any) -> None:
+        """Executor node listener: on loss, re-plan the tasks planned there that have not been submitted."""
+        kind, node = getattr(change, "kind", None), getattr(change, "node", None)
+        node = getattr(node, "name", node)  # NodeChange.node is a ConnectedNode; accept a bare name too
+        log.info("node.changed", kind=kind, node=node)
+        if kind != "lost" or node is None or self.cleanup_called:
+            if kind == "joined" and node is not None:
+                self._lost_nodes.discard(node)
+            return
+        with self._state_lock:
+            self._lost_nodes.add(node)
+            victims = [
+                st
+                for st in self._saga_tasks.values()
+                if st.assignment is not None
+                and st.assignment.node == node
+                and not st.launched
+                and not st.done
+            ]
+        if victims:
+            self._replan_pool.submit(self._replan, victims, f"node {node} lost")
+
+    def _replan(self, victims: Sequence[_SagaTask], reason: str) -> list[_SagaTask]:
+        """Plan the victims again on the remaining nodes; only tasks not yet submitted are changed."""
+        with self._plan_lock:
+            self._round += 1
+            round_no = self._round
+            locks = [st.record["task_launch_lock"] for st in victims]
+            for lock in locks:
+                lock.acquire()
+            try:
+                todo = [st for st in victims if not st.launched and not st.done]
+                if not todo:
+                    return []
+                old = {st.tid: st.assignment.node if st.assignment else None for st in todo}
+                try:
+                    schedule, _spec = self._plan(todo, round_no)
+                except Exception as exc:
+                    log.error("replan.failed", tasks=[st.tid for st in todo], error=repr(exc))
+                    for st in todo:
+                        st.error = exc
+                    return todo
+                now = self._now()
+                for st in todo:
+                    p = schedule.placements[st.name]
+                    st.replans.append(
+                        {
+                            "from": old[st.tid],
+                            "to": p.node,
+                            "reason": reason,
+                            "at": round(now, 4),
+                            "round": round_no,
+                        }
+                    )
+                    self._tag(st, p, round_no, schedule.scheduler)
+                    log.info(
+                        "task.replanned", task=st.tid, from_node=old[st.tid], to_node=p.node, reason=reason
+                    )
+                self._rounds.append(
+                    {
+                        "round": round_no,
+                        "reason": reason,
+                        "tasks": len(todo),
+                        "scheduler": schedule.scheduler,
+                        "predicted_makespan": schedule.makespan,
+                        "portfolio": dict(schedule.portfolio),
+                        "nodes": [n["name"] for n in _spec["nodes"]],
+                    }
+                )
+                return todo
+            finally:
+                for lock in locks:
+                    lock.release()
+
+    def _replan_and_resubmit(self, st: _SagaTask, proxy: Future, exc: BaseException) -> None:
+        """A submitted task lost its node: re-plan it and submit it again; its AppFuture never sees the loss."""
+        try:
+            node = st.assignment.node if st.assignment else None
+            if node is not None:
+                with self._state_lock:
+                    self._lost_nodes.add(node)
+            st.launched = False
+            self._replan([st], f"{type(exc).__name__}: {exc}")
+            if st.error is not None:
+                proxy.set_exception(st.error)
+                return
+            exec_fu = DataFlowKernel.launch_task(self, st.record)
+            st.launched = True
+            exec_fu.add_done_callback(partial(self._on_exec_done, st, proxy))
+        except Exception as err:
+            log.error("replan.resubmit_failed", task=st.tid, error=repr(err))
+            if not proxy.done():
+                proxy.set_exception(exc)

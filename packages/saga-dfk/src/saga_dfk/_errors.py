@@ -1,0 +1,29 @@
+"""Typed errors of saga-dfk.
+
+Every error names the bad value and what was expected. They take one string argument so they survive
+pickling across Parsl's process boundary (a planning error is delivered through the task's future).
+"""
+
+from __future__ import annotations
+
+__all__ = ["EmptyTopologyError", "InvalidSagaConfigError", "NoPlannableExecutorError", "SagaDfkError"]
+
+
+class SagaDfkError(Exception):
+    """Base class of every error raised by saga-dfk itself."""
+
+
+class InvalidSagaConfigError(SagaDfkError, ValueError):
+    """A SagaConfig option has a wrong value (e.g. planning="sometimes")."""
+
+
+class EmptyTopologyError(SagaDfkError):
+    """There is no node to plan on: no pool connected in time, or the topology/network spec has no nodes.
+
+    Raised instead of letting SAGA fail obscurely on an empty network; tasks of the failed planning round
+    get this exception on their futures, exactly like any other launch failure in Parsl.
+    """
+
+
+class NoPlannableExecutorError(SagaDfkError):
+    """The config names no executor that saga-dfk can place tasks on."""

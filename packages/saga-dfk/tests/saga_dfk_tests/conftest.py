@@ -1,0 +1,261 @@
+"""Fixtures that run a real SagaDataFlowKernel on a real local virtual cluster (no mocks).
+
+Each test module that needs pools shares one kernel: the affinity interchange process and one real
+node-labelled worker pool process per virtual node (parsl_affinity_htex.LocalVirtualCluster). Startup
+(10-25 s on a busy 2-core machine) dominates, hence one cluster per module. Teardown always runs:
+cleanup under a deadline, then SIGKILL of every pool process group the provider started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from parsl.dataflow.dflow import DataFlowKernelLoader
+
+import saga_dfk
+from parsl_affinity_htex import LocalVirtualCluster, LocalVirtualClusterProvider
+from saga_dfk import SagaConfig, SagaDataFlowKernel
+
+STARTUP_TIMEOUT_S = 150.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def child_pythonpath() -> Iterator[None]:
+    """Hand sys.path to child processes: inside a Pants sandbox (a PEX venv) the interchange and pools
+    (``python -m parsl_affinity_htex...``) find first-party code only through PYTHONPATH (FIELD-NOTES §2)."""
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, period: float = 0.2) -> None:
+    """Poll until true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(period)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def start_kernel(
+    tmp: Path,
+    nodes: Mapping[str, int],
+    *,
+    executor_options: Mapping[str, Any] | None = None,
+    **saga_options: Any,
+) -> tuple[SagaDataFlowKernel, LocalVirtualClusterProvider]:
+    """Load a SagaDataFlowKernel on a fresh local virtual cluster and wait for every node's pool."""
+    options: dict[str, Any] = {
+        "encrypted": False,  # test-only: skips certificate generation on a slow machine
+        "heartbeat_period": 1,
+        "heartbeat_threshold": 4,
+        "affinity_grace_period": 3.0,
+        "node_poll_period": 0.5,
+    }
+    options.update(executor_options or {})
+    executor = LocalVirtualCluster(dict(nodes)).executor(label="vc", **options)
+    config = SagaConfig(
+        executors=[executor],
+        min_nodes=len(nodes),
+        node_wait_timeout=STARTUP_TIMEOUT_S,
+        strategy_period=0.5,
+        run_dir=str(tmp / "runinfo"),
+        initialize_logging=False,
+        **saga_options,
+    )
+    dfk = saga_dfk.load(config)
+    provider = executor.provider
+    assert isinstance(provider, LocalVirtualClusterProvider)
+    try:
+        wait_until(
+            lambda: set(executor.connected_nodes()) >= set(nodes), STARTUP_TIMEOUT_S, f"pools of {nodes}"
+        )
+    except BaseException:
+        stop_kernel(dfk, provider)
+        raise
+    return dfk, provider
+
+
+def stop_kernel(
+    dfk: SagaDataFlowKernel, provider: LocalVirtualClusterProvider, deadline_s: float = 60.0
+) -> None:
+    """cleanup() under a deadline, then kill whatever pool is left; always unregister the DFK."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            if not dfk.cleanup_called:
+                dfk.cleanup()
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(deadline_s)
+    with contextlib.suppress(Exception):
+        provider.kill_all()
+    with contextlib.suppress(Exception):
+        executor: Any = dfk.executors["vc"]
+        executor.interchange_proc.kill()
+    DataFlowKernelLoader.clear()
+    if thread.is_alive():
+        raise AssertionError(f"dfk.cleanup() did not return within {deadline_s:.0f}s")
+    if errors:
+        raise errors[0]
+
+
+def make_apps() -> Any:
+    """The test apps, built inside a function so Parsl serializes them by value (workers import nothing).
+
+    ``node_task`` returns ``(node the worker pool runs on, 1 + sum of its inputs' values)``: the first is
+    independent evidence of where a task ran, the second checks each task got its own inputs.
+    """
+    from types import SimpleNamespace
+
+    from parsl import join_app, python_app
+
+    def node_task(*deps: Any, seconds: float = 0.0) -> tuple[str, int]:
+        import time as _time
+
+        from parsl_affinity_htex import current_node
+
+        _time.sleep(seconds)
+        return current_node(), 1 + sum(d[1] for d in deps)
+
+    def add(x: int, y: int, parsl_resource_specification: dict[str, Any] = {}) -> int:  # noqa: B006
+        return x + y
+
+    def fail(message: str) -> int:
+        raise ValueError(message)
+
+    node_app = python_app(node_task)
+    add_app = python_app(add)
+
+    def fan_out(n: int) -> Any:
+        return [node_app(seconds=0.05) for _ in range(n)]
+
+    return SimpleNamespace(
+        node_task=node_app,
+        add=add_app,
+        fail=python_app(fail),
+        fan_out=join_app(fan_out),
+    )
+
+
+def random_dag(n: int, seed: int, max_parents: int = 3) -> list[list[int]]:
+    """Parents of each task i (all < i): a random DAG in topological order."""
+    import random
+
+    rng = random.Random(seed)
+    parents: list[list[int]] = []
+    for i in range(n):
+        k = rng.randint(0, min(max_parents, i))
+        parents.append(sorted(rng.sample(range(i), k)) if k else [])
+    return parents
+
+
+def expected_values(parents: list[list[int]]) -> list[int]:
+    """What node_task computes for each DAG task (1 + sum of parents' values)."""
+    values: list[int] = []
+    for ps in parents:
+        values.append(1 + sum(values[p] for p in ps))
+    return values
+
+
+class FakeApiServer:
+    """kmock's KubernetesEmulator on 127.0.0.1, served from a private event-loop thread.
+
+    kmock stands in for the kube-apiserver (none can run on this machine); the code under test uses the
+    official kubernetes client over real HTTP. Same approach as k8s-topology's tests.
+    """
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: Any = None
+        self._error: BaseException | None = None
+        self.url = ""
+        self._thread = threading.Thread(target=self._run, name="kmock-loop", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(20) or self._error is not None:
+            raise RuntimeError(f"kmock did not start: {self._error!r}")
+
+    def _run(self) -> None:
+        import asyncio
+
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        import asyncio
+
+        import kmock
+
+        self._stop = asyncio.Event()
+        async with kmock.KubernetesEmulator() as km, kmock.Server(km) as srv:
+            self.km = km
+            self.url = str(srv.url).rstrip("/")
+            self._ready.set()
+            await self._stop.wait()
+
+    def close(self) -> None:
+        if self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(20)
+
+    def add_node(self, name: str, cpu: str, zone: str) -> None:
+        from kubernetes import client
+
+        cfg = client.Configuration()
+        cfg.host = self.url
+        core: Any = client.CoreV1Api(client.ApiClient(cfg))
+        labels = {
+            "kubernetes.io/hostname": name,
+            "topology.kubernetes.io/zone": zone,
+            "topology.kubernetes.io/region": "region-1",
+        }
+        core.create_node(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {},
+                "status": {
+                    "allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                },
+            }
+        )
+
+    def kubeconfig(self, path: Path) -> str:
+        path.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters:\n- name: fake\n  cluster:\n    server: {self.url}\n"
+            "users:\n- name: tester\n  user:\n    token: not-a-real-token\n"
+            "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\n"
+            "current-context: fake\n"
+        )
+        return str(path)
