@@ -214,7 +214,10 @@ class SagaDataFlowKernel(DataFlowKernel):
                 st.dynamic = self._submitted_by_app()
                 self._held[tid] = st
                 self._last_submit = time.monotonic()
-                self._cond.notify_all()
+                if st.dynamic or self._saga_config.planning == "rolling":
+                    # Only tasks the planner loop may plan wake it: a wake-up scans the held tasks, and
+                    # waking it for every held task of a large explicit workflow costs O(n^2).
+                    self._cond.notify_all()
                 return
             if st is not None and not st.released:
                 return
@@ -582,9 +585,8 @@ class SagaDataFlowKernel(DataFlowKernel):
         record = st.record
         # The app's default parsl_resource_specification={} is ONE dict shared by all calls: never mutate it.
         spec = dict(record["resource_specification"] or {})
-        spec.update(
-            {"node": node, "priority": -round(float(start), 6), "affinity": self._saga_config.affinity}
-        )
+        # HTEx hands out LOWER priority values first, so the planned start itself orders a node's queue.
+        spec.update({"node": node, "priority": round(float(start), 6), "affinity": self._saga_config.affinity})
         record["resource_specification"] = spec
         if "parsl_resource_specification" in record["kwargs"]:
             record["kwargs"]["parsl_resource_specification"] = spec
