@@ -602,9 +602,9 @@ class SagaDataFlowKernel(DataFlowKernel):
 
     # ------------------------------------------------------------------ reality and node loss
     def _on_app_done(self, st: _SagaTask, _fut: Future) -> None:
-        with self._cond:
+        # No notify: the planner loop waits for held tasks, not for finished ones.
+        with self._state_lock:
             st.done = True
-            self._cond.notify_all()
 
     def _on_exec_done(self, st: _SagaTask, proxy: Future, fut: Future) -> None:
         """Record reality, feed the cost model, re-plan on node loss, else copy the outcome unchanged."""
