@@ -1,0 +1,267 @@
+"""The Kubernetes path without a cluster: kmock as the API server, this module as the kubelet.
+
+kmock (a Kubernetes API emulator over real HTTP) stands in for the kube-apiserver, which this machine
+cannot run; everything else is real: k8s-topology's discovery and PinnedKubernetesProvider talk to it with
+the official ``kubernetes`` client, Parsl's provider code creates, polls and deletes pods through it.
+
+:class:`FakeKubelet` plays every node's kubelet: it watches (polls) pods through the same API, and for
+each new pod decides its node exactly as the scheduler must (the required node affinity on
+``metadata.name`` the provider sets, or ``spec.nodeName``), refuses pods a scheduler could not place,
+sets ``spec.nodeName``, ``status.phase`` and ``status.podIP`` (the namespace's address: the pod
+shares its node's network here) like a kubelet, resolves the downward-API ``NODE_NAME`` from
+``spec.nodeName``, and runs the container's command inside that node's network namespace. Deleting the
+pod kills its process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kmock
+import structlog
+from kubernetes import client
+
+from e2e_tests.netns import NetnsCluster
+from e2e_tests.pools import child_env
+
+log = structlog.get_logger(__name__)
+
+
+class FakeApiServer:
+    """kmock's KubernetesEmulator on 127.0.0.1, driven from a private event-loop thread.
+
+    Why a thread: kmock is asyncio-based and the kubernetes client (and Parsl) are synchronous; sync
+    code must never run on kmock's loop.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.km: Any = None
+        self.url = ""
+        self._thread = threading.Thread(target=self._run, name="kmock-loop", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(20) or self._error is not None:
+            raise RuntimeError(f"kmock did not start: {self._error!r}")
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        async with kmock.KubernetesEmulator() as km, kmock.Server(km) as srv:
+            self.km = km
+            self.url = str(srv.url).rstrip("/")
+            self._ready.set()
+            await self._stop.wait()
+
+    def close(self) -> None:
+        """Stop serving (idempotent)."""
+        if self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(20)
+
+    def api_client(self) -> client.ApiClient:
+        """An official-client ApiClient pointed at this server."""
+        cfg = client.Configuration()
+        cfg.host = self.url
+        return client.ApiClient(cfg)
+
+    def add_nodes(self, *nodes: dict[str, Any]) -> None:
+        """Register Node objects (JSON form) through the API, as kubelets would."""
+        core: Any = client.CoreV1Api(self.api_client())
+        for node in nodes:
+            core.create_node(node)
+
+
+def node_object(name: str, *, zone: str, cpu: str = "2", memory: str = "4Gi") -> dict[str, Any]:
+    """A Ready worker Node as a kubelet would register it (labels a real kind worker carries)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "topology.kubernetes.io/zone": zone,
+                "topology.kubernetes.io/region": "netns",
+            },
+        },
+        "spec": {},
+        "status": {
+            "capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
+            "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+        },
+    }
+
+
+class UnschedulablePod(RuntimeError):
+    """A pod names no node, or a node no kubelet serves; a real scheduler would leave it Pending."""
+
+
+def pinned_node(pod: Any) -> str:
+    """The node a pod must run on: ``spec.nodeName`` or a required affinity ``metadata.name In [one]``."""
+    if pod.spec.node_name:
+        return str(pod.spec.node_name)
+    affinity = pod.spec.affinity
+    terms: list[Any] = []
+    if (
+        affinity
+        and affinity.node_affinity
+        and affinity.node_affinity.required_during_scheduling_ignored_during_execution
+    ):
+        terms = (
+            affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms
+            or []
+        )
+    names: set[str] = set()
+    for term in terms:
+        for req in term.match_fields or []:
+            if req.key == "metadata.name" and req.operator == "In":
+                names.update(req.values or [])
+    if len(names) != 1:
+        raise UnschedulablePod(
+            f"pod {pod.metadata.name} is not pinned to exactly one node (nodeName unset, metadata.name "
+            f"affinity gives {sorted(names)})"
+        )
+    return names.pop()
+
+
+@dataclass
+class RunningPod:
+    """A pod the fake kubelet started: where, with which command, and its process."""
+
+    name: str
+    node: str
+    command: list[str]
+    env: dict[str, str]
+    process: Any
+
+
+class FakeKubelet:
+    """Runs pods created through the API as processes in their node's network namespace."""
+
+    def __init__(
+        self,
+        server: FakeApiServer,
+        cluster: NetnsCluster,
+        namespace: str,
+        *,
+        log_dir: str | None = None,
+        poll: float = 0.2,
+    ) -> None:
+        self.core = client.CoreV1Api(server.api_client())
+        self.cluster = cluster
+        self.namespace = namespace
+        self.log_dir = log_dir
+        self.poll = poll
+        self.pods: dict[str, RunningPod] = {}
+        self.refused: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="fake-kubelet", daemon=True)
+
+    def __enter__(self) -> FakeKubelet:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop watching; kill every pod process it started."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        for pod in self.pods.values():
+            if pod.process.poll() is None:
+                pod.process.kill()
+                pod.process.wait(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll):
+            try:
+                self._sync()
+            except Exception as exc:  # keep "kubelet" alive across API hiccups, like the real one
+                log.warning("kubelet.sync_failed", error=repr(exc))
+
+    def _sync(self) -> None:
+        try:
+            listed: list[Any] = self.core.list_namespaced_pod(self.namespace).items
+        except client.exceptions.ApiException as exc:
+            if exc.status != 404:  # kmock answers 404 for a namespace nothing was created in yet
+                raise
+            listed = []
+        seen = set()
+        for pod in listed:
+            name = pod.metadata.name
+            seen.add(name)
+            if name in self.pods or name in self.refused:
+                continue
+            try:
+                self._start(pod)
+            except UnschedulablePod as exc:
+                self.refused[name] = str(exc)
+                log.warning("kubelet.unschedulable", pod=name, reason=str(exc))
+        for name, running in self.pods.items():
+            if name not in seen and running.process.poll() is None:  # deleted through the API
+                running.process.kill()
+                log.info("kubelet.pod_killed", pod=name, node=running.node)
+
+    def _start(self, pod: Any) -> None:
+        node = pinned_node(pod)
+        if node not in self.cluster.nodes:
+            raise UnschedulablePod(
+                f"pod {pod.metadata.name} is pinned to {node!r}, which has no kubelet here"
+            )
+        (container,) = pod.spec.containers
+        env: dict[str, str] = {}
+        for var in container.env or []:
+            if var.value is not None:
+                env[var.name] = var.value
+            elif (
+                var.value_from
+                and var.value_from.field_ref
+                and var.value_from.field_ref.field_path == "spec.nodeName"
+            ):
+                env[var.name] = node  # the downward API, resolved as a kubelet does after binding
+        command = [*(container.command or []), *(container.args or [])]
+        log_path = Path(self.log_dir) / f"{pod.metadata.name}.log" if self.log_dir else None
+        process = self.cluster.spawn(node, command, env=child_env(env), log_path=log_path)
+        self.pods[pod.metadata.name] = RunningPod(pod.metadata.name, node, command, env, process)
+        # What the scheduler and kubelet would write back: binding, then phase Running.
+        self.core.patch_namespaced_pod(
+            pod.metadata.name,
+            self.namespace,
+            {
+                "spec": {"nodeName": node},
+                "status": {"phase": "Running", "podIP": self.cluster.node(node).address},
+            },
+        )
+        log.info("kubelet.pod_started", pod=pod.metadata.name, node=node, pid=process.pid)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll until ``predicate()``; TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -1,0 +1,120 @@
+"""Run the e2e workflow on a loaded Parsl DFK and check where every task really ran.
+
+Why shared: the namespace tier, the kubelet-emulated Kubernetes tier and the in-cluster kind driver all
+submit the same apps and apply the same proof (the witness's TCP peer address mapped back to a node), so a
+regression in routing shows up the same way in each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import parsl
+import structlog
+from parsl import python_app
+
+from e2e_tests.witness import Sighting, Witness
+from e2e_tests.workflow import Stage, stage_task
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class WorkflowRun:
+    """Outcome of one workflow run: results, where tasks were seen, and the driver-side makespan."""
+
+    makespan: float
+    results: dict[str, dict[str, Any]]
+    sightings: dict[str, list[Sighting]]
+    planned: dict[str, str] = field(default_factory=dict)
+
+    def ran_on(self, address_to_node: Callable[[str], str | None]) -> dict[str, str | None]:
+        """Node of each task's *last* sighting (a retried task is seen once per try), by peer address."""
+        return {task: address_to_node(seen[-1].peer_address) for task, seen in self.sightings.items()}
+
+    def mismatches(self, address_to_node: Callable[[str], str | None]) -> dict[str, tuple[str, str | None]]:
+        """Tasks whose proven node differs from the planned one: task -> (planned, proven)."""
+        proven = self.ran_on(address_to_node)
+        return {t: (n, proven.get(t)) for t, n in self.planned.items() if proven.get(t) != n}
+
+    def summary(self) -> dict[str, Any]:
+        """Small JSON-able digest (no payloads) for logs and the kind result line."""
+        return {
+            "tasks": len(self.results),
+            "makespan_s": round(self.makespan, 3),
+            "planned": dict(self.planned),
+            "claimed": {t: r["node"] for t, r in self.results.items()},
+        }
+
+
+def submit_workflow(
+    workflow: list[Stage],
+    witness: Witness,
+    *,
+    executor_label: str,
+    placement: Mapping[str, str] | None = None,
+    affinity: str = "hard",
+) -> dict[str, Any]:
+    """Submit every stage as a python_app on ``executor_label``; returns task name -> AppFuture.
+
+    ``placement`` (task -> node) becomes the affinity executor's resource specification; None submits
+    with an empty specification (stock HTEx, or a SagaDataFlowKernel that plans by itself).
+    """
+    app = python_app(stage_task, executors=[executor_label])
+    futures: dict[str, Any] = {}
+    for stage in workflow:
+        spec: dict[str, Any] = {}
+        if placement is not None:
+            spec = {"node": placement[stage.name], "affinity": affinity}
+        futures[stage.name] = app(
+            stage.name,
+            witness.address,
+            stage.seconds,
+            stage.out_bytes,
+            *[futures[p] for p in stage.parents],
+            parsl_resource_specification=spec,
+        )
+    return futures
+
+
+def collect(
+    workflow: list[Stage], futures: Mapping[str, Any], witness: Witness, *, started: float, timeout: float
+) -> WorkflowRun:
+    """Wait for every future (raising the first task error), check inputs arrived whole, gather proof."""
+    by_name = {s.name: s for s in workflow}
+    results: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    for name, future in futures.items():
+        result = future.result(timeout=max(1.0, deadline - time.monotonic()))
+        expected = [by_name[p].out_bytes for p in by_name[name].parents]
+        if result["input_sizes"] != expected:
+            raise AssertionError(
+                f"task {name} got inputs of {result['input_sizes']} bytes, expected {expected}"
+            )
+        results[name] = {k: v for k, v in result.items() if k != "payload"}
+    makespan = time.time() - started
+    sightings: dict[str, list[Sighting]] = {}
+    for s in sorted(witness.sightings(), key=lambda s: s.received_at):
+        sightings.setdefault(s.task, []).append(s)
+    missing = sorted(set(futures) - set(sightings))
+    if missing:
+        raise AssertionError(f"the witness never saw tasks {missing}")
+    log.info("e2e.workflow_done", tasks=len(results), makespan_s=round(makespan, 3))
+    return WorkflowRun(makespan=makespan, results=results, sightings=sightings)
+
+
+@contextlib.contextmanager
+def parsl_session(config: Any, loader: Callable[[Any], Any] = parsl.load) -> Iterator[Any]:
+    """Load a DFK and always clean it up and unregister it, even when the test body failed."""
+    dfk = loader(config)
+    try:
+        yield dfk
+    finally:
+        try:
+            dfk.cleanup()
+        finally:
+            parsl.clear()
