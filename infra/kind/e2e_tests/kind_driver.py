@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     # type: ignore: k8s_topology exports the provider through a lazy module __getattr__ (typed as object).
-    provider = PinnedKubernetesProvider(  # type: ignore[operator]
+    provider = PinnedKubernetesProvider(
         image=args.image,
         nodes=nodes,
         namespace=args.namespace,

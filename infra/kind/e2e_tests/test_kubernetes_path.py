@@ -84,7 +84,7 @@ def test_discovery_pinned_pods_planning_and_routing_end_to_end(
     assert all(bw == SLOW_MBIT * 1e6 / 8 for pair, bw in slow_links.items() if SLOW in pair)
 
     # type: ignore: k8s_topology exports the provider through a lazy module __getattr__ (typed as object).
-    provider = PinnedKubernetesProvider(  # type: ignore[operator]
+    provider = PinnedKubernetesProvider(
         image="saga-e2e-worker:test",
         namespace=NAMESPACE,
         api_client=apiserver.api_client(),
