@@ -72,14 +72,14 @@ from typing import Any
 
 import parsl
 from _common import TableCostModel, export_pythonpath, format_table, machine_info, quiet_logging
-from e2e_tests.netns import NetnsCluster, measure_upload, netns_cluster, unavailable_reason
-from e2e_tests.pools import AFFINITY_POOL_MODULE, child_env, pool_argv, wait_for
-from e2e_tests.workflow import Stage
 from parsl import python_app
 from parsl.providers import LocalProvider
 
 import saga_dfk
 import saga_graphs
+from e2e_tests.netns import NetnsCluster, measure_upload, netns_cluster, unavailable_reason
+from e2e_tests.pools import AFFINITY_POOL_MODULE, child_env, pool_argv, wait_for
+from e2e_tests.workflow import Stage
 from parsl_affinity_htex import AffinityHighThroughputExecutor, LocalVirtualCluster
 
 NODES: dict[str, int] = {"node-a": 3, "node-b": 2, "node-c": 1, "node-d": 4}  # name -> worker slots

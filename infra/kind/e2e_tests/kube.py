@@ -15,7 +15,6 @@ pod kills its process.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -23,70 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import kmock
 import structlog
 from kubernetes import client
 
 from e2e_tests.netns import NetnsCluster
 from e2e_tests.pools import child_env
+from k8s_topology_tests.fake_apiserver import FakeApiServer
 
 log = structlog.get_logger(__name__)
-
-
-class FakeApiServer:
-    """kmock's KubernetesEmulator on 127.0.0.1, driven from a private event-loop thread.
-
-    Why a thread: kmock is asyncio-based and the kubernetes client (and Parsl) are synchronous; sync
-    code must never run on kmock's loop.
-    """
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self.km: Any = None
-        self.url = ""
-        self._thread = threading.Thread(target=self._run, name="kmock-loop", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(20) or self._error is not None:
-            raise RuntimeError(f"kmock did not start: {self._error!r}")
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._main())
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-        finally:
-            self._loop.close()
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        async with kmock.KubernetesEmulator() as km, kmock.Server(km) as srv:
-            self.km = km
-            self.url = str(srv.url).rstrip("/")
-            self._ready.set()
-            await self._stop.wait()
-
-    def close(self) -> None:
-        """Stop serving (idempotent)."""
-        if self._stop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(20)
-
-    def api_client(self) -> client.ApiClient:
-        """An official-client ApiClient pointed at this server."""
-        cfg = client.Configuration()
-        cfg.host = self.url
-        return client.ApiClient(cfg)
-
-    def add_nodes(self, *nodes: dict[str, Any]) -> None:
-        """Register Node objects (JSON form) through the API, as kubelets would."""
-        core: Any = client.CoreV1Api(self.api_client())
-        for node in nodes:
-            core.create_node(node)
 
 
 def node_object(name: str, *, zone: str, cpu: str = "2", memory: str = "4Gi") -> dict[str, Any]:

@@ -4,7 +4,7 @@ The result of discovery is a :class:`Topology`; its ``to_network_spec()`` is the
 saga-graphs turns into a network (this package never imports SAGA or saga_graphs).
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from k8s_topology._client import make_api_client
 from k8s_topology._discovery import NodeFilter, discover
@@ -25,7 +25,7 @@ from k8s_topology._nodes import BANDWIDTH_KEY, SLOTS_KEY, SPEED_KEY, KubeNode, T
 from k8s_topology._topology import BandwidthTiers, Topology, locality_tier
 from k8s_topology._watch import NodeEvent, NodeWatch, NodeWatcher, watch_nodes
 
-if TYPE_CHECKING:  # type checkers see the real class; at run time it is loaded lazily (below)
+if _TYPE_CHECKING:  # type checkers see the real class; at run time it is loaded lazily (below)
     from k8s_topology._provider import PinnedKubernetesProvider
 
 __all__ = [

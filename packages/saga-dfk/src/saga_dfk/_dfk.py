@@ -586,7 +586,9 @@ class SagaDataFlowKernel(DataFlowKernel):
         # The app's default parsl_resource_specification={} is ONE dict shared by all calls: never mutate it.
         spec = dict(record["resource_specification"] or {})
         # HTEx hands out LOWER priority values first, so the planned start itself orders a node's queue.
-        spec.update({"node": node, "priority": round(float(start), 6), "affinity": self._saga_config.affinity})
+        spec.update(
+            {"node": node, "priority": round(float(start), 6), "affinity": self._saga_config.affinity}
+        )
         record["resource_specification"] = spec
         if "parsl_resource_specification" in record["kwargs"]:
             record["kwargs"]["parsl_resource_specification"] = spec

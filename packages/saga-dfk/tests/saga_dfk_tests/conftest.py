@@ -21,6 +21,7 @@ import pytest
 from parsl.dataflow.dflow import DataFlowKernelLoader
 
 import saga_dfk
+from k8s_topology_tests.fake_apiserver import FakeApiServer as SharedFakeApiServer
 from parsl_affinity_htex import LocalVirtualCluster, LocalVirtualClusterProvider
 from saga_dfk import SagaConfig, SagaDataFlowKernel
 
@@ -177,67 +178,16 @@ def expected_values(parents: list[list[int]]) -> list[int]:
     return values
 
 
-class FakeApiServer:
-    """kmock's KubernetesEmulator on 127.0.0.1, served from a private event-loop thread.
-
-    kmock stands in for the kube-apiserver (none can run on this machine); the code under test uses the
-    official kubernetes client over real HTTP. Same approach as k8s-topology's tests.
-    """
-
-    def __init__(self) -> None:
-        import asyncio
-
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stop: Any = None
-        self._error: BaseException | None = None
-        self.url = ""
-        self._thread = threading.Thread(target=self._run, name="kmock-loop", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(20) or self._error is not None:
-            raise RuntimeError(f"kmock did not start: {self._error!r}")
-
-    def _run(self) -> None:
-        import asyncio
-
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._main())
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-        finally:
-            self._loop.close()
-
-    async def _main(self) -> None:
-        import asyncio
-
-        import kmock
-
-        self._stop = asyncio.Event()
-        async with kmock.KubernetesEmulator() as km, kmock.Server(km) as srv:
-            self.km = km
-            self.url = str(srv.url).rstrip("/")
-            self._ready.set()
-            await self._stop.wait()
-
-    def close(self) -> None:
-        if self._stop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(20)
+class FakeApiServer(SharedFakeApiServer):
+    """k8s-topology's kube-apiserver stand-in (kmock; none can run on this machine), plus a node factory."""
 
     def add_node(self, name: str, cpu: str, zone: str) -> None:
-        from kubernetes import client
-
-        cfg = client.Configuration()
-        cfg.host = self.url
-        core: Any = client.CoreV1Api(client.ApiClient(cfg))
         labels = {
             "kubernetes.io/hostname": name,
             "topology.kubernetes.io/zone": zone,
             "topology.kubernetes.io/region": "region-1",
         }
-        core.create_node(
+        self.core().create_node(
             {
                 "apiVersion": "v1",
                 "kind": "Node",
@@ -249,13 +199,3 @@ class FakeApiServer:
                 },
             }
         )
-
-    def kubeconfig(self, path: Path) -> str:
-        path.write_text(
-            "apiVersion: v1\nkind: Config\n"
-            f"clusters:\n- name: fake\n  cluster:\n    server: {self.url}\n"
-            "users:\n- name: tester\n  user:\n    token: not-a-real-token\n"
-            "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\n"
-            "current-context: fake\n"
-        )
-        return str(path)
