@@ -76,13 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the workflow in the cluster; print E2E_RESULT; 0 when every task ran where planned."""
     args = _parse(argv)
     from kubernetes import client
-    from parsl import python_app
 
     import saga_dfk
     import saga_graphs
-    from e2e_tests.runner import collect, parsl_session, submit_workflow
+    from e2e_tests.runner import collect, parsl_session, submit_workflow, warm_up
     from e2e_tests.witness import Witness
-    from e2e_tests.workflow import stage_task, stages
+    from e2e_tests.workflow import stages
     from k8s_topology import PinnedKubernetesProvider, discover, make_api_client
     from parsl_affinity_htex import AffinityHighThroughputExecutor
 
@@ -141,19 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"pools registered for {sorted(executor.connected_nodes())}, expected {nodes}"
                 )
             time.sleep(1)
-        warm = python_app(stage_task, executors=[executor.label])
-        for future in [
-            warm(
-                f"warmup-{n}-{s}",
-                witness.address,
-                0.5,
-                0,
-                parsl_resource_specification={"node": n, "affinity": "hard", "saga_plan": False},
-            )
-            for n in nodes
-            for s in range(SLOTS)
-        ]:
-            future.result(timeout=300)
+        warm_up(executor.label, witness, nodes, SLOTS, timeout=300)
         started = time.time()
         futures = submit_workflow(workflow, witness, executor_label=executor.label)
         dfk.execute()

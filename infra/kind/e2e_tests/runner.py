@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,33 @@ def submit_workflow(
             parsl_resource_specification=spec,
         )
     return futures
+
+
+def warm_up(
+    executor_label: str,
+    witness: Witness,
+    nodes: Sequence[str],
+    slots: int,
+    *,
+    saga: bool = True,
+    timeout: float = 120,
+) -> None:
+    """Run one trivial task per worker slot on every node so worker start-up is not part of a makespan.
+
+    Pinned with hard affinity and (under saga_dfk, ``saga=True``) opted out of planning.
+    """
+    app = python_app(stage_task, executors=[executor_label])
+    futures = []
+    for node in nodes:
+        for slot in range(slots):
+            spec: dict[str, Any] = {"node": node, "affinity": "hard"}
+            if saga:
+                spec["saga_plan"] = False
+            futures.append(
+                app(f"warmup-{node}-{slot}", witness.address, 0.5, 0, parsl_resource_specification=spec)
+            )
+    for future in futures:
+        future.result(timeout=timeout)
 
 
 def collect(

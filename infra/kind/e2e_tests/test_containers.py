@@ -77,7 +77,6 @@ def worker_image(docker_client: Any) -> Iterator[str]:
 def test_worker_image_runs_the_planned_workflow(
     docker_client: Any, worker_image: str, tmp_path: Path
 ) -> None:
-    from parsl import python_app
     from parsl.providers import LocalProvider
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.network import Network
@@ -85,9 +84,9 @@ def test_worker_image_runs_the_planned_workflow(
     import saga_dfk
     import saga_graphs
     from e2e_tests.pools import AFFINITY_POOL_MODULE, pool_argv, wait_for
-    from e2e_tests.runner import collect, parsl_session, submit_workflow
+    from e2e_tests.runner import collect, parsl_session, submit_workflow, warm_up
     from e2e_tests.witness import Witness
-    from e2e_tests.workflow import network_spec, stage_task, stages
+    from e2e_tests.workflow import network_spec, stages
     from parsl_affinity_htex import AffinityHighThroughputExecutor
 
     workflow = stages()
@@ -135,19 +134,7 @@ def test_worker_image_runs_the_planned_workflow(
                     timeout=180,
                     what="one containerised pool per node to register",
                 )
-                warm = python_app(stage_task, executors=[executor.label])
-                for future in [
-                    warm(
-                        f"warmup-{n}-{s}",
-                        witness.address,
-                        0.5,
-                        0,
-                        parsl_resource_specification={"node": n, "affinity": "hard", "saga_plan": False},
-                    )
-                    for n in NODES
-                    for s in range(SLOTS)
-                ]:
-                    future.result(timeout=120)
+                warm_up(executor.label, witness, NODES, SLOTS, timeout=120)
                 started = time.time()
                 futures = submit_workflow(workflow, witness, executor_label=executor.label)
                 dfk.execute()

@@ -21,16 +21,15 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from parsl import python_app
 
 import saga_dfk
 import saga_graphs
 from e2e_tests.kube import FakeApiServer, FakeKubelet, node_object
 from e2e_tests.netns import NetnsCluster
 from e2e_tests.pools import wait_for
-from e2e_tests.runner import collect, parsl_session, submit_workflow
+from e2e_tests.runner import collect, parsl_session, submit_workflow, warm_up
 from e2e_tests.witness import Witness
-from e2e_tests.workflow import heavy_edges, stage_task, stages
+from e2e_tests.workflow import heavy_edges, stages
 from k8s_topology import BANDWIDTH_KEY, PinnedKubernetesProvider, discover
 from parsl_affinity_htex import AffinityHighThroughputExecutor
 
@@ -133,19 +132,7 @@ def test_discovery_pinned_pods_planning_and_routing_end_to_end(
             )
         assert not kubelet.refused
 
-        warm = python_app(stage_task, executors=[executor.label])
-        for future in [
-            warm(
-                f"warmup-{n}-{s}",
-                witness.address,
-                0.5,
-                0,
-                parsl_resource_specification={"node": n, "affinity": "hard", "saga_plan": False},
-            )
-            for n in WORKERS
-            for s in range(SLOTS)
-        ]:
-            future.result(timeout=120)
+        warm_up(executor.label, witness, WORKERS, SLOTS, timeout=120)
 
         started = time.time()
         futures = submit_workflow(workflow, witness, executor_label=executor.label)

@@ -32,7 +32,7 @@ from e2e_tests.pools import (
     pool_argv,
     wait_for,
 )
-from e2e_tests.runner import WorkflowRun, collect, parsl_session, submit_workflow
+from e2e_tests.runner import WorkflowRun, collect, parsl_session, submit_workflow, warm_up
 from e2e_tests.witness import Witness
 from e2e_tests.workflow import Stage, heavy_edges, network_spec, stage_task, stages
 from parsl_affinity_htex import AffinityHighThroughputExecutor
@@ -75,27 +75,6 @@ def _start_pools(
             env=child_env({"E2E_NODE": node}),
             log_path=Path(log_dir) / f"pool-{node}.log",
         )
-
-
-def _warm_up(executor_label: str, witness: Witness, nodes: Sequence[str], *, saga: bool) -> None:
-    """Run one trivial task per worker slot on every node so worker start-up is not part of a makespan.
-
-    Pinned with hard affinity and (under saga_dfk) opted out of planning.
-    """
-    from parsl import python_app
-
-    app = python_app(stage_task, executors=[executor_label])
-    futures = []
-    for node in nodes:
-        for slot in range(SLOTS):
-            spec: dict[str, Any] = {"node": node, "affinity": "hard"}
-            if saga:
-                spec["saga_plan"] = False
-            futures.append(
-                app(f"warmup-{node}-{slot}", witness.address, 0.5, 0, parsl_resource_specification=spec)
-            )
-    for future in futures:
-        future.result(timeout=120)
 
 
 def _saga_config(
@@ -145,7 +124,7 @@ def _run_planned(
             timeout=POOL_START_TIMEOUT,
             what=f"{len(nodes)} node-aware pools to register",
         )
-        _warm_up(executor.label, witness, nodes, saga=True)
+        warm_up(executor.label, witness, nodes, SLOTS)
         started = time.time()
         futures = submit_workflow(workflow, witness, executor_label=executor.label)
         assert [f.tid for f in futures.values()] == list(range(warmups, warmups + len(workflow)))
