@@ -160,7 +160,7 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
         self.nodes = node_list
 
         capacity = len(node_list) * pools_per_node
-        # The attributes upstream KubernetesProvider.__init__ sets (fingerprinted in the tests).
+        # The attributes upstream KubernetesProvider.__init__ sets (listed in _upstream.py).
         self.namespace = namespace
         self.image = image
         self.nodes_per_block = 1  # one pod is one node

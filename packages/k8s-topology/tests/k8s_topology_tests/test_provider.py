@@ -8,7 +8,6 @@ pod body *as the API server received it*.
 from __future__ import annotations
 
 import ast
-import hashlib
 import inspect
 import os
 import shlex
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client import CoreV1Api
 from parsl.jobs.states import JobState
 from parsl.providers import KubernetesProvider
 
@@ -263,55 +261,7 @@ def test_real_htex_starts_one_pinned_pool_per_node_and_removes_them(
     assert deleted == {p["metadata"]["name"] for p in pods}
 
 
-# --- upstream fingerprints: we rely on these exact upstream functions --------------------------------
-UPSTREAM: dict[str, tuple[Any, str]] = {
-    # __init__: we set the same attributes ourselves (upstream loads kubeconfig process-wide).
-    "KubernetesProvider.__init__": (
-        KubernetesProvider.__init__,
-        "c5a02c13bb9fa14cfe46e396b5a048065a9fadbb9eaaf52b2005a5463ceda7db",
-    ),
-    # submit: we call it unchanged after choosing the node; it must call _create_pod and fill resources.
-    "KubernetesProvider.submit": (
-        KubernetesProvider.submit,
-        "36855a799a5a062b66982b8780d0e7f858dc7409f94770b78d6b1a1cd83495a9",
-    ),
-    # _create_pod: builds the V1Pod we edit, and must end in kube_client.create_namespaced_pod.
-    "KubernetesProvider._create_pod": (
-        KubernetesProvider._create_pod,
-        "4785e483aafd1092e1599a6f72e9a422ba8692ce6ee1c6d862625ba5d96692bc",
-    ),
-    # _status / cancel: keep resources[job]['status'], which decides when a node is free again.
-    "KubernetesProvider._status": (
-        KubernetesProvider._status,
-        "19c96c905d8275bb0d14334f119779e12e43f0102314efac3c9a41a4b666e22a",
-    ),
-    "KubernetesProvider.cancel": (
-        KubernetesProvider.cancel,
-        "947b585a8655cb68a1b9caf779880203f1550707d1028a1ca4a8f4c41dc43f6c",
-    ),
-    # The client method we override in _PinningCoreV1Api.
-    "CoreV1Api.create_namespaced_pod": (
-        CoreV1Api.create_namespaced_pod,
-        "56f615798ccea62478f2a878627312f4de2853dcdfb2936f56b3def464a8de8c",
-    ),
-}
-
-
-@pytest.mark.parametrize("name", sorted(UPSTREAM))
-def test_upstream_functions_we_depend_on_are_unchanged(name: str) -> None:
-    fn, expected = UPSTREAM[name]
-    digest = hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()
-    assert digest == expected, (
-        f"{name} changed upstream (sha256 {digest}); re-read it against k8s_topology/_provider.py, then "
-        "update the fingerprint"
-    )
-
-
-def test_upstream_create_pod_still_exits_through_create_namespaced_pod() -> None:
-    src = inspect.getsource(KubernetesProvider._create_pod)
-    assert "self.kube_client.create_namespaced_pod(namespace=self.namespace," in src
-
-
+# --- our __init__ replaces upstream's (listed in k8s_topology/_upstream.py): it must set all it sets ----------
 def test_we_set_every_attribute_upstream_init_sets(cluster: FakeApiServer) -> None:
     tree = ast.parse(textwrap.dedent(inspect.getsource(KubernetesProvider.__init__)))
     upstream_attrs = {

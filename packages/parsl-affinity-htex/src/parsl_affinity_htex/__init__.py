@@ -8,19 +8,22 @@ has no live pool for the grace period, and never lets a task hang.
 from parsl_affinity_htex._cluster import LocalVirtualCluster, LocalVirtualClusterProvider
 from parsl_affinity_htex._errors import (
     AffinitySpecError,
+    InsecureTransportWarning,
     InterchangeLost,
     NodeUnavailable,
     NotOnAffinityWorker,
 )
 from parsl_affinity_htex._executor import AffinityFuture, AffinityHighThroughputExecutor
 from parsl_affinity_htex._task import current_node
-from parsl_affinity_htex._types import ConnectedNode, NodeChange, RunRecord
+from parsl_affinity_htex._types import AffinityStats, ConnectedNode, NodeChange, RunRecord
 
 __all__ = [
     "AffinityFuture",
     "AffinityHighThroughputExecutor",
     "AffinitySpecError",
+    "AffinityStats",
     "ConnectedNode",
+    "InsecureTransportWarning",
     "InterchangeLost",
     "LocalVirtualCluster",
     "LocalVirtualClusterProvider",

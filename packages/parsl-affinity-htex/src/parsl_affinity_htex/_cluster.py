@@ -15,6 +15,7 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
+import psutil
 import structlog
 from parsl.providers import LocalProvider
 
@@ -58,6 +59,7 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
                 )
         super().__init__(init_blocks=count, min_blocks=count, max_blocks=count, nodes_per_block=1, **kwargs)
         self.job_nodes: dict[str, str] = {}
+        self._job_started: dict[str, float] = {}  # job id -> psutil create_time of its pool process
 
     def _node_for_new_block(self) -> str:
         running = set()
@@ -84,6 +86,10 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
         )
         job_id = str(super().submit(node_cmd, tasks_per_node, job_name=f"{job_name}.{node}"))
         self.job_nodes[job_id] = node
+        with contextlib.suppress(psutil.Error, KeyError, TypeError, ValueError):
+            self._job_started[job_id] = psutil.Process(
+                int(self.resources[job_id]["remote_pid"])
+            ).create_time()
         block = _BLOCK_ID.search(command)
         log.info(
             "virtual_node.started",
@@ -100,24 +106,46 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
             raise KeyError(f"unknown virtual node {node!r}; nodes are {sorted(self.nodes)}")
         return [job_id for job_id, n in self.job_nodes.items() if n == node]
 
+    def _running_group(self, job_id: str) -> int | None:
+        """The process group of ``job_id``'s pool if that very process still runs, else None.
+
+        A job that ended may have its pid (= process group id) reused by an unrelated process: the pid is
+        trusted only while the process has the start time recorded when the pool was launched.
+        """
+        job = self.resources.get(job_id) or {}
+        pid = job.get("remote_pid")
+        started = self._job_started.get(job_id)
+        if pid is None or started is None:
+            return None
+        try:
+            proc = psutil.Process(int(pid))
+            if proc.create_time() != started or proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return os.getpgid(proc.pid)
+        except (psutil.Error, ProcessLookupError):
+            return None
+
     def kill_node(self, node: str, sig: int = signal.SIGKILL) -> None:
         """Kill ``node``'s running pool and its workers (process group) -- simulates losing a machine."""
         killed = False
         for job_id in self.jobs_of(node):
-            try:
-                os.killpg(os.getpgid(int(self.resources[job_id]["remote_pid"])), sig)
-                killed = True
-            except ProcessLookupError:
+            group = self._running_group(job_id)
+            if group is None:
                 continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, sig)
+                killed = True
         log.warning("virtual_node.killed", node=node, signal=int(sig), found=killed)
         if not killed:
             raise ProcessLookupError(f"virtual node {node!r} has no running pool to kill")
 
     def kill_all(self) -> None:
-        """SIGKILL every pool this provider started (a last-resort teardown for tests and crashes)."""
-        for job in self.resources.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(os.getpgid(int(job["remote_pid"])), signal.SIGKILL)
+        """SIGKILL every still-running pool this provider started (last-resort teardown for tests and crashes)."""
+        for job_id in list(self.resources):
+            group = self._running_group(str(job_id))
+            if group is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGKILL)
 
 
 class LocalVirtualCluster:

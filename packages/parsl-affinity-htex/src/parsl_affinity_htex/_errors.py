@@ -11,7 +11,13 @@ from typing import Any
 
 from parsl.executors.errors import InvalidResourceSpecification
 
-__all__ = ["AffinitySpecError", "InterchangeLost", "NodeUnavailable", "NotOnAffinityWorker"]
+__all__ = [
+    "AffinitySpecError",
+    "InsecureTransportWarning",
+    "InterchangeLost",
+    "NodeUnavailable",
+    "NotOnAffinityWorker",
+]
 
 
 class NodeUnavailable(Exception):
@@ -56,3 +62,11 @@ class AffinitySpecError(InvalidResourceSpecification):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.message, self.key))
+
+
+class InsecureTransportWarning(UserWarning):
+    """An executor was built with ``encrypted=False``: its ZeroMQ traffic is neither encrypted nor authenticated.
+
+    Anyone who can reach the worker port can then register a pool, receive pickled tasks (code and arguments)
+    and send back pickled results that the driver unpickles, i.e. run code in the driver.
+    """

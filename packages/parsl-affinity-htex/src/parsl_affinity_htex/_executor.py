@@ -10,12 +10,16 @@ hanging them and ``cleanup()`` forever (upstream's behaviour).
 from __future__ import annotations
 
 import contextlib
+import json
 import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import InvalidStateError
+from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
@@ -27,19 +31,22 @@ from parsl.executors.high_throughput.executor import (
     HighThroughputExecutor,
     HTEXFuture,
 )
+from parsl.jobs.states import TERMINAL_STATES
 from parsl.serialize import pack_apply_message
 from parsl.serialize.errors import SerializationError
 
-from parsl_affinity_htex._errors import InterchangeLost
-from parsl_affinity_htex._protocol import NODES_COMMAND
+from parsl_affinity_htex._errors import InsecureTransportWarning, InterchangeLost
+from parsl_affinity_htex._logging import parsl_log
+from parsl_affinity_htex._protocol import NODES_COMMAND, STATS_COMMAND
 from parsl_affinity_htex._spec import (
     AFFINITY_CONTEXT_KEY,
     AffinityMode,
     check_default_affinity,
+    parse_allowed_nodes,
     parse_resource_spec,
 )
 from parsl_affinity_htex._task import TASK_EXECUTOR, RecordedResult
-from parsl_affinity_htex._types import ConnectedNode, NodeChange, RunRecord
+from parsl_affinity_htex._types import AffinityStats, ConnectedNode, NodeChange, RunRecord
 
 __all__ = [
     "AffinityFuture",
@@ -52,6 +59,13 @@ log = structlog.get_logger(__name__)
 
 _UPSTREAM_POOL_SCRIPT: Final = "process_worker_pool.py "
 NodeListener = Callable[[NodeChange], None]
+#: What ``encrypted=False`` exposes, said once as a Python warning and once in the run's parsl.log.
+UNENCRYPTED_EXPOSURE: Final = (
+    "encrypted=False: task and result traffic is plain, unauthenticated ZeroMQ. Anyone who can reach the "
+    "worker port can register a worker pool, receive pickled tasks (functions and arguments) and send back "
+    "pickled results that the driver unpickles, i.e. run code in the driver. Use it only for tests on a "
+    "trusted network; allowed_nodes limits which node names may register but is no authentication."
+)
 
 
 def default_worker_launch_cmd(python: str = sys.executable) -> str:
@@ -64,9 +78,26 @@ def default_worker_launch_cmd(python: str = sys.executable) -> str:
     )
 
 
-def default_interchange_launch_cmd(grace_period: float, python: str = sys.executable) -> list[str]:
-    """``python -m parsl_affinity_htex.interchange --grace-period S`` (kwargs still arrive pickled on stdin)."""
-    return [python, "-m", "parsl_affinity_htex.interchange", "--grace-period", repr(float(grace_period))]
+def default_interchange_launch_cmd(
+    grace_period: float,
+    python: str = sys.executable,
+    allowed_nodes: Mapping[str, int | None] | Iterable[str] | None = None,
+) -> list[str]:
+    """``python -m parsl_affinity_htex.interchange --grace-period S [--allowed-nodes JSON]``.
+
+    Upstream's constructor keyword arguments still arrive pickled on stdin.
+    """
+    cmd = [python, "-m", "parsl_affinity_htex.interchange", "--grace-period", repr(float(grace_period))]
+    allowed = parse_allowed_nodes(allowed_nodes)
+    if allowed is not None:
+        cmd += ["--allowed-nodes", json.dumps(allowed, sort_keys=True)]
+    return cmd
+
+
+@dataclass
+class _BlockInfo:
+    tasks: int = 0  # tasks on the block's managers (plus tasks queued for its node)
+    idle: float = float("inf")  # shortest idle time of any manager in the block
 
 
 class AffinityFuture(HTEXFuture):  # type: ignore[misc]
@@ -113,7 +144,7 @@ class _WatchedCommandClient:
                 raise CommandClientTimeoutError(f"timed out {what}")
 
     def run(self, message: Any, max_retries: int = 3, timeout_s: float | None = None) -> Any:
-        # ---- BEGIN adapted from parsl 2026.10.26 zmq_pipes.CommandClient.run (fingerprinted) ----
+        # ---- BEGIN adapted from parsl 2026.10.26 zmq_pipes.CommandClient.run (listed in _upstream.py) ----
         if not self._inner.ok:
             if not self._alive():
                 raise InterchangeLost(f"interchange process is gone; cannot run command {message!r}")
@@ -144,10 +175,14 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         How often connected nodes are polled to notify node listeners (seconds).
     watchdog_period
         How often the interchange process is checked (seconds).
+    allowed_nodes
+        ``None`` (any node), node names, or ``{name: max_pools}`` (``None``: any number of pools). A pool that
+        claims another node name, or one pool too many, is told to shut down and listed in ``affinity_stats()``.
 
     ``launch_cmd`` and ``interchange_launch_cmd`` default to ``python -m parsl_affinity_htex.worker_pool`` and
     ``python -m parsl_affinity_htex.interchange`` with this interpreter. Encryption stays on by default;
-    ``encrypted=False`` logs a warning. All other keyword arguments go to HighThroughputExecutor.
+    ``encrypted=False`` emits an InsecureTransportWarning saying what it exposes, and logs it in parsl.log.
+    All other keyword arguments go to HighThroughputExecutor.
     """
 
     def __init__(
@@ -161,6 +196,7 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         interchange_launch_cmd: Sequence[str] | None = None,
         node_poll_period: float = 1.0,
         watchdog_period: float = 0.5,
+        allowed_nodes: Mapping[str, int | None] | Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
         for name, value, minimum in (
@@ -178,21 +214,27 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         self.affinity_grace_period = float(affinity_grace_period)
         self.node_poll_period = float(node_poll_period)
         self.watchdog_period = float(watchdog_period)
+        self.allowed_nodes = parse_allowed_nodes(allowed_nodes)
+        if interchange_launch_cmd is not None and self.allowed_nodes is not None:
+            raise ValueError(
+                "allowed_nodes is passed to the interchange on its command line; with a custom "
+                "interchange_launch_cmd add --allowed-nodes there instead"
+            )
         super().__init__(
             label=label,
             encrypted=encrypted,
             launch_cmd=launch_cmd or default_worker_launch_cmd(),
             interchange_launch_cmd=(
-                interchange_launch_cmd or default_interchange_launch_cmd(self.affinity_grace_period)
+                interchange_launch_cmd
+                or default_interchange_launch_cmd(
+                    self.affinity_grace_period, allowed_nodes=self.allowed_nodes
+                )
             ),
             **kwargs,
         )
         if not encrypted:
-            log.warning(
-                "executor.unencrypted",
-                label=label,
-                detail="encrypted=False: task and result traffic is plain ZeroMQ; use only for tests "
-                "on trusted networks",
+            warnings.warn(
+                f"executor {label!r}: {UNENCRYPTED_EXPOSURE}", InsecureTransportWarning, stacklevel=2
             )
         self._node_listeners: list[NodeListener] = []
         self._known_nodes: dict[str, ConnectedNode] = {}
@@ -214,7 +256,7 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         The returned future resolves to the function's plain return value and carries ``run_record``.
         """
         affinity = parse_resource_spec(resource_specification, self.default_affinity)
-        # ---- BEGIN adapted from parsl 2026.10.26 HighThroughputExecutor.submit (fingerprinted) ----
+        # ---- BEGIN adapted from parsl 2026.10.26 HighThroughputExecutor.submit (listed in _upstream.py) ----
         try:
             fn_buf = pack_apply_message(func, args, kwargs, buffer_threshold=1 << 20)
         except TypeError:
@@ -229,7 +271,7 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
 
     def submit_payload(self, context: dict[str, Any], buffer: bytes) -> AffinityFuture:
         """Upstream's submit_payload, creating an AffinityFuture."""
-        # ---- BEGIN copied from parsl 2026.10.26 HighThroughputExecutor.submit_payload (fingerprinted) ----
+        # ---- BEGIN copied from parsl 2026.10.26 HighThroughputExecutor.submit_payload (listed in _upstream.py) ----
         if self.bad_state_is_set:
             raise self.executor_exception
         self._task_counter += 1
@@ -245,6 +287,8 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
     def start(self) -> None:
         """Start upstream HTEx, then guard the command channel and start the watchdog and node watcher."""
         super().start()
+        if not self.encrypted:  # now that the DFK's parsl.log exists
+            parsl_log.warning("executor %r: %s", self.label, UNENCRYPTED_EXPOSURE)
         self.command_client = _WatchedCommandClient(  # type: ignore[assignment]
             self.command_client, self._interchange_alive
         )
@@ -359,6 +403,90 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
             name: ConnectedNode(name=name, slots=int(info["slots"]), pools=int(info["pools"]))
             for name, info in sorted(reply.items())
         }
+
+    def affinity_stats(self) -> AffinityStats:
+        """What the affinity policy did so far (stolen, fallen back, failed, re-queued) and unusable pools."""
+        if self._interchange_lost is not None:
+            raise self._interchange_lost
+        reply = self.command_client.run(STATS_COMMAND)
+        return AffinityStats(
+            stolen=int(reply["stolen"]),
+            fell_back=int(reply["fell_back"]),
+            failed_hard=int(reply["failed_hard"]),
+            requeued=int(reply["requeued"]),
+            queued_tagged=int(reply["queued_tagged"]),
+            zero_worker_pools=tuple(reply["zero_worker_pools"]),
+            rejected_pools=tuple(reply["rejected_pools"]),
+        )
+
+    def _blocks_with_queued_work(self) -> dict[str, int]:
+        """Block id -> tagged tasks queued for its node (shared by every block of that node)."""
+        try:
+            report = self.command_client.run(NODES_COMMAND)
+        except Exception as e:  # scale-in proceeds as upstream's would
+            log.warning("scale_in.nodes_unknown", label=self.label, error=repr(e))
+            return {}
+        return {
+            block: int(info["queued"])
+            for info in report.values()
+            if info.get("queued")
+            for block in info.get("blocks", ())
+        }
+
+    def scale_in(self, blocks: int, max_idletime: float | None = None) -> list[str]:
+        """Upstream's scale-in, counting the work queued for a block's node as that block's work.
+
+        A block whose node has planned (tagged) tasks waiting is then neither idle nor picked first, so
+        Parsl's strategy does not scale in the pools that work was pinned to.
+        """
+        queued = self._blocks_with_queued_work()
+        # ---- BEGIN adapted from parsl 2026.10.26 HighThroughputExecutor.scale_in (listed in _upstream.py) ----
+        # changes: tasks queued for a block's node count as its tasks; no nested dataclass; structlog.
+
+        block_info: dict[str, _BlockInfo] = defaultdict(_BlockInfo)
+        for block_id, job_status in self._status.items():
+            if job_status.state not in TERMINAL_STATES:
+                block_info[block_id] = _BlockInfo()
+
+        for manager in self.connected_managers():
+            if not manager["active"]:
+                continue
+            b_id = manager["block_id"]
+            block_info[b_id].tasks += manager["tasks"]
+            block_info[b_id].idle = min(block_info[b_id].idle, manager["idle_duration"])
+        for b_id, count in queued.items():
+            if b_id in block_info:
+                block_info[b_id].tasks += count
+                block_info[b_id].idle = 0.0
+
+        sorted_blocks = sorted(block_info.items(), key=lambda item: (-item[1].idle, item[1].tasks))
+        if max_idletime is None:
+            block_ids_to_kill = [x[0] for x in sorted_blocks[:blocks]]
+        else:
+            block_ids_to_kill = []
+            for x in sorted_blocks:
+                if x[1].idle > max_idletime and x[1].tasks == 0:
+                    block_ids_to_kill.append(x[0])
+                    if len(block_ids_to_kill) == blocks:
+                        break
+            if len(block_ids_to_kill) < blocks:
+                log.info(
+                    "scale_in.fewer_blocks",
+                    label=self.label,
+                    wanted=blocks,
+                    selected=len(block_ids_to_kill),
+                    protected_by_queued_work=sorted(queued),
+                )
+
+        for block_id in block_ids_to_kill:
+            self._hold_block(block_id)
+
+        to_kill = [self.blocks_to_job_id[bid] for bid in block_ids_to_kill if bid in self.blocks_to_job_id]
+        assert self.provider is not None, "htex always has a provider"
+        r = self.provider.cancel(to_kill)
+        job_ids = self._filter_scale_in_ids(to_kill, r)
+        return [self.job_ids_to_block[jid] for jid in job_ids]
+        # ---- END adapted block ----
 
     def add_node_listener(self, callback: NodeListener) -> None:
         """Call ``callback(NodeChange)`` when a node gains its first or loses its last live pool.

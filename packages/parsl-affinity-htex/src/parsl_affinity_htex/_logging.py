@@ -7,12 +7,16 @@ own logs instead.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import IO
 
 import structlog
 
-__all__ = ["configure_child_logging"]
+__all__ = ["configure_child_logging", "parsl_log"]
+
+#: Standard-library logger for what belongs in the run's ``parsl.log`` (Parsl's file handler sits on "parsl").
+parsl_log = logging.getLogger("parsl").getChild("affinity_htex")
 
 _log_file: IO[str] | None = None
 

@@ -6,7 +6,9 @@ Kept apart from ``interchange`` so importing the package never imports the modul
 
 from typing import Final
 
-__all__ = ["NODES_COMMAND"]
+__all__ = ["NODES_COMMAND", "STATS_COMMAND"]
 
-#: Command-channel request answered with ``{node: {"slots", "pools", "managers", "queued"}}``.
+#: Command-channel request answered with ``{node: {"slots", "pools", "managers", "blocks", "queued"}}``.
 NODES_COMMAND: Final = "AFFINITY_NODES"
+#: Command-channel request answered with the affinity policy's counters (see ``AffinityStats``).
+STATS_COMMAND: Final = "AFFINITY_STATS"

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from parsl_affinity_htex._errors import AffinitySpecError
 
-__all__ = ["AFFINITY_CONTEXT_KEY", "NODE_KEYS", "SPEC_KEYS", "TaskAffinity", "parse_resource_spec"]
+__all__ = [
+    "AFFINITY_CONTEXT_KEY",
+    "NODE_KEYS",
+    "SPEC_KEYS",
+    "TaskAffinity",
+    "parse_allowed_nodes",
+    "parse_resource_spec",
+]
 
 #: Keys that name the node. ``_saga_node_affinity`` is what the SAGA DataFlowKernel seed writes.
 NODE_KEYS: Final = ("node", "_saga_node_affinity")
@@ -102,3 +109,29 @@ def parse_resource_spec(
             raise AffinitySpecError("'priority' must be a number, got NaN", key="priority")
 
     return TaskAffinity(node=node, hard=node is not None and mode == "hard", priority=priority)
+
+
+def parse_allowed_nodes(
+    value: Mapping[str, int | None] | Iterable[str] | None,
+) -> dict[str, int | None] | None:
+    """Normalise an allow-list: names, or a mapping of name -> maximum pools (None: any number).
+
+    Raises ValueError naming the bad entry.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise ValueError(f"allowed_nodes must be a collection of node names or a mapping, got {value!r}")
+    items = value.items() if isinstance(value, Mapping) else ((name, None) for name in value)
+    allowed: dict[str, int | None] = {}
+    for name, pools in items:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"allowed_nodes: node names must be non-empty strings, got {name!r}")
+        if pools is not None and (isinstance(pools, bool) or not isinstance(pools, int) or pools < 1):
+            raise ValueError(
+                f"allowed_nodes: pools of node {name!r} must be an integer >= 1 or None, got {pools!r}"
+            )
+        allowed[name] = pools
+    if not allowed:
+        raise ValueError("allowed_nodes must name at least one node (None allows every node)")
+    return allowed

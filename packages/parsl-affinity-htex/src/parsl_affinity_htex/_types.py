@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ConnectedNode", "NodeChange", "RunRecord"]
+__all__ = ["AffinityStats", "ConnectedNode", "NodeChange", "RunRecord"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,10 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class ConnectedNode:
-    """A node with at least one live (registered, active, not draining) worker pool."""
+    """A node with at least one live worker pool: registered, active, accepted and with more than 0 workers.
+
+    A draining pool keeps its node connected until its last task is done.
+    """
 
     name: str
     slots: int
@@ -45,3 +48,23 @@ class NodeChange:
 
     kind: Literal["joined", "lost"]
     node: ConnectedNode
+
+
+@dataclass(frozen=True)
+class AffinityStats:
+    """What the affinity policy did since the interchange started, and the pools that cannot take work.
+
+    ``stolen``: soft tasks run by an idle worker elsewhere after waiting the grace period on a busy node;
+    ``fell_back``: soft tasks released to any node because theirs was missing for the grace period;
+    ``failed_hard``: hard tasks failed with NodeUnavailable; ``requeued``: tasks re-queued after losing their
+    pool; ``zero_worker_pools`` / ``rejected_pools``: ``"<manager>@<node>"`` of pools registered with 0 workers
+    and of pools refused by ``allowed_nodes`` (with the reason).
+    """
+
+    stolen: int
+    fell_back: int
+    failed_hard: int
+    requeued: int
+    queued_tagged: int
+    zero_worker_pools: tuple[str, ...]
+    rejected_pools: tuple[str, ...]

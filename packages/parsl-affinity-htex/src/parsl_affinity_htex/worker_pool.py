@@ -1,7 +1,7 @@
 """Node-aware HTEx worker pool: ``python -m parsl_affinity_htex.worker_pool [upstream args] --node-name X``.
 
 It is upstream's ``process_worker_pool`` with two additions: the pool learns its node name (``--node-name``,
-else ``PARSL_NODE_NAME``, else ``NODE_NAME`` -- what the Kubernetes downward API provides --, else the
+else ``PARSL_NODE_NAME``, else -- inside Kubernetes only -- ``NODE_NAME`` from the downward API, else the
 hostname), sends it to the interchange in the registration message (upstream merges unknown registration fields
 into its manager record, where the affinity interchange reads ``node_name``), and exports it to its workers so
 ``current_node()`` works. It is launched with ``python -m`` so editable installs and wheels without console
@@ -37,8 +37,15 @@ REGISTRATION_NODE_FIELD = "node_name"
 
 
 def resolve_node_name(cli_value: str | None, environ: Mapping[str, str] = os.environ) -> str:
-    """Pick the node name: ``--node-name``, ``PARSL_NODE_NAME``, ``NODE_NAME``, then the hostname."""
-    for candidate in (cli_value, environ.get("PARSL_NODE_NAME"), environ.get("NODE_NAME")):
+    """Pick the node name: ``--node-name``, ``PARSL_NODE_NAME``, ``NODE_NAME`` inside Kubernetes, the hostname.
+
+    ``NODE_NAME`` is the conventional downward-API variable (``spec.nodeName``) of a pod, but CI systems and
+    shells set variables of that name too; it is read only where Kubernetes sets ``KUBERNETES_SERVICE_HOST``.
+    """
+    candidates = [cli_value, environ.get("PARSL_NODE_NAME")]
+    if environ.get("KUBERNETES_SERVICE_HOST"):
+        candidates.append(environ.get("NODE_NAME"))
+    for candidate in candidates:
         if candidate is not None and candidate.strip():
             return candidate.strip()
     return platform.node()
@@ -63,7 +70,7 @@ def get_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--node-name",
         default=None,
-        help="Node this pool runs on (default: $PARSL_NODE_NAME, else $NODE_NAME, else the hostname)",
+        help="Node this pool runs on (default: $PARSL_NODE_NAME, else $NODE_NAME inside Kubernetes, else the hostname)",
     )
     return parser
 
@@ -80,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _upstream.args = args  # type: ignore[attr-defined]
 
     # ---- BEGIN copied from parsl 2026.10.26 process_worker_pool.py `if __name__ == "__main__":` block ----
-    # (fingerprinted in tests; changes: Manager -> NodeAwareManager(node_name=...), prints/log text)
+    # (listed in _upstream.py; changes: Manager -> NodeAwareManager(node_name=...), prints/log text)
     if args.logconf is None or args.logconf == "None":
         os.makedirs(os.path.join(args.logdir, f"block-{args.block_id}", args.uid), exist_ok=True)
         set_file_logger(

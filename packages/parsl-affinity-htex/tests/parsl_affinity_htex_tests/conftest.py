@@ -107,9 +107,18 @@ def kill_everything(executor: AffinityHighThroughputExecutor, provider: LocalVir
 
 @contextlib.contextmanager
 def running_cluster(
-    run_dir: Path, nodes: Mapping[str, int] = NODES, **executor_kwargs: Any
+    run_dir: Path,
+    nodes: Mapping[str, int] = NODES,
+    config_options: Mapping[str, Any] | None = None,
+    ready: Callable[[AffinityHighThroughputExecutor], bool] | None = None,
+    what: str | None = None,
+    **executor_kwargs: Any,
 ) -> Iterator[RunningCluster]:
-    """Start a DFK on a LocalVirtualCluster and wait until every node has registered its pool."""
+    """Start a DFK on a LocalVirtualCluster and wait until every node has registered its pool.
+
+    ``ready`` replaces that condition (a 0-worker pool's node, for one, never becomes live); ``what`` names
+    it in the time-out message.
+    """
     options: dict[str, Any] = {
         "affinity_grace_period": GRACE_S,
         "heartbeat_period": 1,
@@ -126,12 +135,18 @@ def running_cluster(
     dfk: DataFlowKernel | None = None
     try:
         dfk = parsl.load(
-            Config(executors=[executor], strategy="none", strategy_period=0.5, run_dir=str(run_dir))
+            Config(
+                executors=[executor],
+                strategy="none",
+                strategy_period=0.5,
+                run_dir=str(run_dir),
+                **dict(config_options or {}),
+            )
         )
         wait_until(
-            lambda: set(executor.connected_nodes()) == set(nodes),
+            (lambda: ready(executor)) if ready else (lambda: set(executor.connected_nodes()) == set(nodes)),
             STARTUP_TIMEOUT_S,
-            f"pools of {sorted(nodes)} to register",
+            what or f"pools of {sorted(nodes)} to register",
         )
         yield RunningCluster(dfk=dfk, executor=executor, provider=provider, changes=changes)
     finally:

@@ -9,15 +9,15 @@ import os
 import random
 import signal
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from parsl import python_app
 
-from parsl_affinity_htex import AffinityHighThroughputExecutor, InterchangeLost
+from parsl_affinity_htex import AffinityHighThroughputExecutor, InsecureTransportWarning, InterchangeLost
 
 from .conftest import (
     RunningCluster,
@@ -53,12 +53,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster
         yield running
 
 
-def test_unencrypted_mode_logs_a_warning() -> None:
-    with structlog.testing.capture_logs() as logs:
+def test_unencrypted_mode_warns_saying_what_it_exposes() -> None:
+    """It used to be one structlog line on stdout that did not say what is open to whom."""
+    with pytest.warns(InsecureTransportWarning) as caught:
         AffinityHighThroughputExecutor(label="plain", encrypted=False)
+    insecure = [w for w in caught if issubclass(w.category, InsecureTransportWarning)]
+    assert len(insecure) == 1
+    message = str(insecure[0].message)
+    assert "'plain'" in message
+    for exposed in ("worker port", "register", "pickled tasks", "unpickles"):
+        assert exposed in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InsecureTransportWarning)
         AffinityHighThroughputExecutor(label="secret")
-    warnings = [e for e in logs if e["event"] == "executor.unencrypted"]
-    assert [(w["log_level"], w["label"]) for w in warnings] == [("warning", "plain")]
+
+
+def test_the_unencrypted_warning_is_in_the_runs_parsl_log(cluster: RunningCluster) -> None:
+    parsl_log = Path(cluster.dfk.run_dir) / "parsl.log"
+    text = parsl_log.read_text()
+    assert "encrypted=False" in text and "unpickles" in text
 
 
 def test_tagged_tasks_run_on_their_node_unencrypted(cluster: RunningCluster) -> None:

@@ -15,8 +15,14 @@ from parsl_affinity_htex.worker_pool import NodeAwareManager, get_arg_parser, re
     [
         ("cli-node", {"PARSL_NODE_NAME": "parsl-node", "NODE_NAME": "k8s-node"}, "cli-node"),
         (None, {"PARSL_NODE_NAME": "parsl-node", "NODE_NAME": "k8s-node"}, "parsl-node"),
-        (None, {"NODE_NAME": "k8s-node"}, "k8s-node"),
-        ("", {"PARSL_NODE_NAME": " ", "NODE_NAME": "k8s-node"}, "k8s-node"),
+        (None, {"NODE_NAME": "k8s-node", "KUBERNETES_SERVICE_HOST": "10.96.0.1"}, "k8s-node"),
+        (
+            "",
+            {"PARSL_NODE_NAME": " ", "NODE_NAME": "k8s-node", "KUBERNETES_SERVICE_HOST": "10.96.0.1"},
+            "k8s-node",
+        ),
+        # outside Kubernetes NODE_NAME is somebody else's variable (CI runners set it): not a node name
+        (None, {"NODE_NAME": "ci-runner-7"}, platform.node()),
         (None, {}, platform.node()),
     ],
 )

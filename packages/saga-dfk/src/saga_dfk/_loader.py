@@ -2,7 +2,7 @@
 
 ``parsl.load`` hardcodes ``DataFlowKernel(config)``; apps find their DFK through
 ``DataFlowKernelLoader.dfk()``, i.e. the class attribute ``DataFlowKernelLoader._dfk``. This replicates
-upstream ``DataFlowKernelLoader.load`` (fingerprinted in ``_upstream``) with our class, so
+upstream ``DataFlowKernelLoader.load`` (listed in ``_upstream``) with our class, so
 ``@python_app`` code runs unchanged and upstream ``cleanup()`` still unregisters it (``parsl.clear()``).
 """
 
