@@ -18,4 +18,19 @@ trap 'rm -rf "$(dirname "$venv")"' EXIT
 "$venv/bin/pip" install -q --disable-pip-version-check "${wheels[@]}"
 "$venv/bin/python" -c "import saga_graphs, parsl_affinity_htex, k8s_topology, saga_dfk; print('wheels: import ok')"
 "$venv/bin/saga-dfk" --help >/dev/null
+# Each package's __version__ (read from the wheel's metadata) must be the one version in its BUILD file,
+# and `saga-dfk --version` must print all four.
+cli_versions="$("$venv/bin/saga-dfk" --version)"
+for pkg in saga-graphs parsl-affinity-htex k8s-topology saga-dfk; do
+  module="${pkg//-/_}"
+  build_version="$(sed -n 's/^[[:space:]]*version="\([^"]*\)",[[:space:]]*$/\1/p' "packages/$pkg/BUILD")"
+  [ "$(printf '%s\n' "$build_version" | grep -c .)" -eq 1 ] \
+    || { echo "packages/$pkg/BUILD: expected exactly one version=\"...\", found: ${build_version:-none}" >&2; exit 1; }
+  wheel_version="$("$venv/bin/python" -c "import $module; print($module.__version__)")"
+  [ "$wheel_version" = "$build_version" ] \
+    || { echo "$module.__version__ is $wheel_version, packages/$pkg/BUILD says $build_version" >&2; exit 1; }
+  grep -qxF "$pkg $build_version" <<<"$cli_versions" \
+    || { echo "saga-dfk --version does not print '$pkg $build_version':" >&2; echo "$cli_versions" >&2; exit 1; }
+  echo "version: $pkg $wheel_version (BUILD: $build_version)"
+done
 for w in "${wheels[@]}"; do echo "wheel: $(basename "$w")"; done

@@ -102,18 +102,6 @@ def _affinity_executor() -> HighThroughputExecutor:
     return LocalVirtualCluster(NODES).executor(label="affinity")
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 def _cpu_s(proc: psutil.Process) -> float:
     times = proc.cpu_times()
     return float(times.user + times.system)
@@ -128,10 +116,12 @@ def run_once(kind: str, tasks: int, run_dir: str, warmup: int) -> tuple[float, f
     The warm-up makes every worker deserialise its first task and import what it needs before timing starts,
     which otherwise lands in whichever run happens to be measured.
     """
+    from repo_support.waiting import wait_until
+
     executor = _stock_executor() if kind == "stock" else _affinity_executor()
     dfk = parsl.load(Config(executors=[executor], strategy="none", strategy_period=0.5, run_dir=run_dir))
     try:
-        _wait(lambda: len(executor.connected_managers()) == 2, 180, f"{kind}: two pools to register")
+        wait_until(lambda: len(executor.connected_managers()) == 2, 180, f"{kind}: two pools to register")
         specs = [{"node": name} for name in NODES] if kind == "affinity" else [{}]
         for fut in [noop(parsl_resource_specification=specs[i % len(specs)]) for i in range(warmup)]:
             fut.result()
@@ -302,8 +292,11 @@ class _Helpers:
     def __init__(
         self, port: int, pools: int, per_helper: int, workers: int, node_names: bool, tag: str, poller: str
     ) -> None:
+        from parsl_affinity_htex import child_pythonpath
+
         self.procs: list[subprocess.Popen[bytes]] = []
         module = __spec__.name if __spec__ is not None else "bench_dispatch"
+        env = {**os.environ, "PYTHONPATH": child_pythonpath()}  # they import this module by name
         for first in range(0, pools, per_helper):
             config = {
                 "address": "127.0.0.1",
@@ -317,7 +310,7 @@ class _Helpers:
                 "poller": poller,
             }
             argv = [sys.executable, "-m", module, SIM_HELPER_FLAG, json.dumps(config)]
-            self.procs.append(subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+            self.procs.append(subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env))
         self.ps = [psutil.Process(p.pid) for p in self.procs]
 
     def check(self) -> None:
@@ -486,7 +479,6 @@ def main_pools(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
         poller=args.sim_poller,
         timeout=args.run_timeout,
     )
-    os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     # Unencrypted on purpose (loopback only, simulated pools): skip the per-run warning about it.
     warnings.filterwarnings("ignore", message=r".*encrypted=False")
@@ -670,9 +662,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args.tasks = 10_000 if args.tasks is None else args.tasks
     args.rounds = 3 if args.rounds is None else args.rounds
 
-    # Children run `python -m parsl_affinity_htex...`; under `pants run` (a PEX) they find first-party code only
-    # through PYTHONPATH.
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    # No PYTHONPATH export: the affinity executor and its virtual cluster hand their children (interchange,
+    # pools) our import path themselves; the stock ones run only parsl.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     results: dict[str, list[float]] = {"stock": [], "affinity": []}

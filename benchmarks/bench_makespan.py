@@ -1,6 +1,6 @@
 """Makespan benchmark: SAGA-planned placement (saga_dfk + HEFT) vs stock placement vs the lower bound.
 
-Why: issue 8 asks to prove that plans beat stock placement on a real multi-host run, and that the plan's
+Why: to show that plans beat stock placement on a real multi-host run, and that the plan's
 predicted makespan is what really happens. Two workflows run on the same worker pools in one process tree,
 each first with stock placement, then SAGA-planned:
 
@@ -16,7 +16,7 @@ each first with stock placement, then SAGA-planned:
 
 Cluster (uneven slots, one slow link): node-a 3 slots, node-b 2, node-c 1, node-d 4 slots behind a
 ``tc tbf`` 20 Mbit/s link. As root with ``ip netns`` every node is a network namespace on a private bridge
-(infra/kind/e2e_tests/netns.py) running one ``parsl_affinity_htex.worker_pool``; the interchange listens on
+(support/repo_support/netns.py, shared with the e2e tests) running one ``parsl_affinity_htex.worker_pool``; the interchange listens on
 the bridge. Otherwise (not root) the same nodes run as a LocalVirtualCluster on loopback, without any slow
 link; the output says which tier ran.
 
@@ -47,11 +47,11 @@ declared exactly (sleep-based costs). Lower bound = saga_graphs.lower_bound on t
 path vs total work over slots; inter-node transfers free). Figures: "wall" = driver clock from first submit to last result (planning
 included); "span" = first task start to last task end as measured by the workers.
 
-Targets (issue 8): SAGA wall / stock wall <= 0.7; SAGA actual span within +-15 % of the planned span.
+Targets: SAGA wall / stock wall <= 0.7; SAGA actual span within +-15 % of the planned span.
 
     ./pants run benchmarks/bench_makespan.py                 # full, ~2-3 min
     ./pants run benchmarks/bench_makespan.py -- --quick      # smaller DAGs, ~1 min
-    PYTHONPATH=packages/saga-dfk/src:packages/saga-graphs/src:packages/parsl-affinity-htex/src:infra/kind:benchmarks \\
+    PYTHONPATH=packages/saga-dfk/src:packages/saga-graphs/src:packages/parsl-affinity-htex/src:support:benchmarks \\
         python benchmarks/bench_makespan.py [--quick] [--local]
 """
 
@@ -71,16 +71,16 @@ from pathlib import Path
 from typing import Any
 
 import parsl
-from _common import TableCostModel, export_pythonpath, format_table, machine_info, quiet_logging
+from _common import format_table, machine_info, quiet_logging
 from parsl import python_app
 from parsl.providers import LocalProvider
 
 import saga_dfk
 import saga_graphs
-from e2e_tests.netns import NetnsCluster, measure_upload, netns_cluster, unavailable_reason
-from e2e_tests.pools import AFFINITY_POOL_MODULE, child_env, pool_argv, wait_for
-from e2e_tests.workflow import Stage
 from parsl_affinity_htex import AffinityHighThroughputExecutor, LocalVirtualCluster
+from repo_support.netns import NetnsCluster, measure_upload, netns_cluster, unavailable_reason
+from repo_support.pools import AFFINITY_POOL_MODULE, child_env, pool_argv
+from repo_support.waiting import wait_until
 
 NODES: dict[str, int] = {"node-a": 3, "node-b": 2, "node-c": 1, "node-d": 4}  # name -> worker slots
 SLOW_NODE = "node-d"
@@ -94,6 +94,16 @@ TARGET_RATIO = 0.7
 OPT_OUT_KEY = "saga_plan"  # saga_dfk: resource-spec key; False keeps a task out of planning (stock placement)
 TARGET_FIDELITY = 0.15
 RUN_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One benchmark task: sleep ``seconds`` (on a speed-1 core), return ``out_bytes``; parents by name."""
+
+    name: str
+    seconds: float
+    out_bytes: int
+    parents: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------- workflows
@@ -176,17 +186,15 @@ class PathModel:
         """What a byte costs on ``node``'s path beyond what a fast node's path costs."""
         return max(0.0, 1.0 / self.node_bps[node] - 1.0 / self.fast_bps)
 
-    def network(self, slots: Mapping[str, int]) -> dict[str, Any]:
-        """The network spec SAGA plans on: a pair's bandwidth is the inverse of its endpoints' extra cost."""
-        links = []
+    def network(self, slots: Mapping[str, int]) -> saga_graphs.Network:
+        """The network SAGA plans on: a pair's bandwidth is the inverse of its endpoints' extra cost."""
+        network = saga_graphs.Network(default_bandwidth=FREE_BPS)
+        for n, s in slots.items():
+            network.add_node(n, slots=s)
         for a, b in itertools.combinations(slots, 2):
             extra = self.extra_s_per_byte(a) + self.extra_s_per_byte(b)
-            links.append({"source": a, "target": b, "bandwidth": 1.0 / extra if extra > 0 else FREE_BPS})
-        return {
-            "nodes": [{"name": n, "slots": s, "speed": 1.0} for n, s in slots.items()],
-            "links": links,
-            "default_bandwidth": FREE_BPS,
-        }
+            network.set_bandwidth(a, b, 1.0 / extra if extra > 0 else FREE_BPS)
+        return network
 
     def declared(self, workflow: Sequence[Stage]) -> dict[str, tuple[float, float]]:
         """Task name -> (declared cost, declared output bytes)."""
@@ -323,7 +331,7 @@ class RunOutcome:
 
 def run_workflow(
     dfk: saga_dfk.SagaDataFlowKernel,
-    cost_model: TableCostModel,
+    cost_model: saga_graphs.DeclaredCostModel,
     model: PathModel,
     workflow: Sequence[Stage],
     *,
@@ -349,7 +357,9 @@ def run_workflow(
         futures[s.name] = fut
     if planned:
         declared = model.declared(workflow)
-        cost_model.declare_many({futures[name].tid: declared[name] for name in futures})
+        for name, fut in futures.items():  # under the task id each future really got
+            cost, size = declared[name]
+            cost_model.declare(fut.tid, cost=cost, output_size=size)
         dfk.execute()
     deadline = time.monotonic() + RUN_TIMEOUT
     results: dict[str, dict[str, Any]] = {}
@@ -365,7 +375,8 @@ def run_workflow(
     outcome = RunOutcome(
         mode="saga" if planned else "stock",
         wall=wall_end - started,
-        span=max(r["end"] for r in results.values()) - min(r["start"] for r in results.values()),
+        # the executor's RunRecords (saga_dfk's proxy future carries the same record for planned tasks)
+        span=_measured_span([f.task_record["exec_fu"].run_record for f in futures.values()]),
         ran_on={n: r["node"] for n, r in results.items()},
         tasks={
             n: {"node": r["node"], "start": r["start"] - started, "end": r["end"] - started}
@@ -374,13 +385,22 @@ def run_workflow(
     )
     if planned:
         plan = {name: dfk.saga_assignments[fut.tid] for name, fut in futures.items()}
-        outcome.planned_span = max(a.end for a in plan.values()) - min(a.start for a in plan.values())
+        outcome.planned_span = saga_graphs.span(plan.values())
         outcome.planned_on = {name: a.node for name, a in plan.items()}
         outcome.planning_rounds = dfk.run_report()["rounds"][rounds_before:]
         first = min(a.start for a in plan.values())
         for name, a in plan.items():
             outcome.tasks[name]["planned"] = {"node": a.node, "start": a.start - first, "end": a.end - first}
     return outcome
+
+
+def _measured_span(runs: Sequence[saga_graphs.TaskRun | None]) -> float:
+    """saga_graphs.span of a run whose every task has a run record."""
+    missing = sum(1 for r in runs if r is None)
+    span = saga_graphs.span([r for r in runs if r is not None])
+    if missing or span is None:
+        raise AssertionError(f"{missing} of {len(runs)} tasks have no run record")
+    return span
 
 
 def warm_up(slots: Mapping[str, int]) -> None:
@@ -414,9 +434,7 @@ def summarize(
         for s in workflow
         if any(p in {w.name for w in workflow if w.out_bytes >= MIB} for p in s.parents)
     }
-    bound = saga_graphs.lower_bound(
-        model.task_graph(workflow), saga_graphs.Network.from_spec(model.network(NODES))
-    )
+    bound = saga_graphs.lower_bound(model.task_graph(workflow), model.network(NODES))
     assert saga.planned_span is not None and saga.planned_on is not None
     fidelity = saga.span / saga.planned_span - 1.0
     on_plan = sum(1 for t, n in saga.planned_on.items() if saga.ran_on.get(t) == n) / len(saga.planned_on)
@@ -461,7 +479,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     args = parser.parse_args(argv)
     quiet_logging()
-    export_pythonpath()
 
     if args.quick:
         workflows = {
@@ -490,12 +507,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 fast_bps=FAST_BPS,
                 node_bps={n: SLOW_BPS if n == tier.slow_node else FAST_BPS for n in NODES},
             )
-            cost_model = TableCostModel()
+            cost_model = saga_graphs.DeclaredCostModel(default=0.1)  # tasks declared as submitted
             config = saga_dfk.SagaConfig(
                 executors=[tier.executor],
                 saga_scheduler="HEFT",
                 cost_model=cost_model,
-                network=nominal.network(NODES),  # replaced by the calibrated model before the first plan
+                # replaced by the calibrated model before the first plan
+                network=nominal.network(NODES).to_spec(),
                 affinity="hard",
                 min_nodes=len(NODES),
                 strategy="none",
@@ -505,17 +523,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             try:
                 began = time.monotonic()
                 tier.start_pools()
-                wait_for(
+                wait_until(
                     lambda: {n: c.slots for n, c in tier.executor.connected_nodes().items()} == NODES,
                     timeout=120,
                     what=f"pools {NODES} to register",
-                    interval=0.5,
+                    period=0.5,
                 )
                 print(f"  pools registered after {time.monotonic() - began:.1f} s", flush=True)
                 warm_up(NODES)
                 model, measured = calibrate(NODES, tier.slow_node)
                 tier.info["calibrated_path_bytes_per_s"] = measured
-                dfk.saga_config.network = model.network(NODES)  # read at every planning round
+                dfk.saga_config.network = dict(model.network(NODES).to_spec())  # read at every planning round
                 print(f"  driver-path throughput (bytes/s): {measured}", flush=True)
                 outcomes: dict[str, dict[str, RunOutcome]] = {}
                 for name, workflow in workflows.items():

@@ -1,6 +1,6 @@
 """Overhead benchmark: driver CPU per task that saga_dfk adds to plain Parsl, at 10,000 tasks.
 
-Why: a planner must not cost the driver more than it saves; issue 8's target is <= 0.2 ms of driver CPU per
+Why: a planner must not cost the driver more than it saves; the target is <= 0.2 ms of driver CPU per
 task for graph building + planning + release. Both kernels run the same 10,000-task workflow (100 layers x
 100 no-op tasks, each task reading the results of two tasks of the layer above) on the same kind of executor
 (an AffinityHighThroughputExecutor on a 2-node LocalVirtualCluster), side by side in one process tree:
@@ -11,15 +11,15 @@ task for graph building + planning + release. Both kernels run the same 10,000-t
 
 Headline = (driver process CPU of saga - of plain) / tasks, with ``time.process_time()`` from the first
 submit to the last result (pools have registered before; interchange and workers are other processes and
-not counted). Runs alternate plain, saga, plain, saga... The saga kernel is a thin subclass that also times
-its own phases with ``time.thread_time()`` (register = per-task bookkeeping at submit; plan = graph building
+not counted). Runs alternate plain, saga, plain, saga... The saga kernel is the one ``saga_dfk.load`` returns,
+with timers wrapped around its own per-phase methods (``PhaseTimers``, ``time.thread_time()``: register = per-task bookkeeping at submit; plan = graph building
 and HEFT; assign = tagging; release = letting upstream launch, which includes executor submits of tasks whose
 parents are done, work plain Parsl does too; record = per-result bookkeeping); the wrappers cost ~1 us per
 call and count against saga.
 
     ./pants run benchmarks/bench_overhead.py                   # 10,000 tasks, 1 round (~2-3 min)
     ./pants run benchmarks/bench_overhead.py -- --quick        # 2,000 tasks
-    PYTHONPATH=packages/saga-dfk/src:packages/saga-graphs/src:packages/parsl-affinity-htex/src:benchmarks \\
+    PYTHONPATH=packages/saga-dfk/src:packages/saga-graphs/src:packages/parsl-affinity-htex/src:support:benchmarks \\
         python benchmarks/bench_overhead.py [--tasks N] [--rounds R]
 """
 
@@ -38,14 +38,15 @@ from pathlib import Path
 from typing import Any
 
 import parsl
-from _common import export_pythonpath, format_table, machine_info, quiet_logging
+from _common import format_table, machine_info, quiet_logging
 from parsl import python_app
 from parsl.config import Config
-from parsl.dataflow.dflow import DataFlowKernel, DataFlowKernelLoader
+from parsl.dataflow.dflow import DataFlowKernel
 
 import saga_dfk
 import saga_graphs
 from parsl_affinity_htex import AffinityHighThroughputExecutor, LocalVirtualCluster
+from repo_support.waiting import wait_until
 
 TARGET_MS_PER_TASK = 0.2
 NODES = {"node-a": 2, "node-b": 2}
@@ -58,50 +59,47 @@ def noop(*parents: Any, parsl_resource_specification: dict[str, Any] | None = No
     return None
 
 
-class _PhaseTimedKernel(saga_dfk.SagaDataFlowKernel):
-    """saga_dfk's kernel with CPU timers (``thread_time``) around its own per-phase methods."""
-
-    phase_cpu: dict[str, float]
-    phase_calls: dict[str, int]
-    plan_wall: float = 0.0
-
-    def _timed(self, phase: str, call: Callable[[], Any]) -> Any:
-        began = time.thread_time()
-        try:
-            return call()
-        finally:
-            self.phase_cpu[phase] += time.thread_time() - began
-            self.phase_calls[phase] += 1
-
-    def _register(self, task_record: Any) -> Any:
-        return self._timed("register", lambda: super(_PhaseTimedKernel, self)._register(task_record))
-
-    def _plan(self, batch: Any, round_no: int) -> Any:
-        began = time.perf_counter()
-        try:
-            return self._timed("plan", lambda: super(_PhaseTimedKernel, self)._plan(batch, round_no))
-        finally:
-            self.plan_wall += time.perf_counter() - began
-
-    def _assign(self, batch: Any, schedule: Any, round_no: int) -> None:
-        self._timed("assign", lambda: super(_PhaseTimedKernel, self)._assign(batch, schedule, round_no))
-
-    def _release(self, batch: Any) -> None:
-        self._timed("release", lambda: super(_PhaseTimedKernel, self)._release(batch))
-
-    def _record_actual(self, st: Any, fut: Any) -> None:
-        self._timed("record", lambda: super(_PhaseTimedKernel, self)._record_actual(st, fut))
+#: The kernel's own per-phase methods (timed by PhaseTimers) -> the phase they count towards.
+PHASE_METHODS = {
+    "_register": "register",
+    "_plan": "plan",
+    "_assign": "assign",
+    "_release": "release",
+    "_record_actual": "record",
+}
 
 
-def _load_timed(config: saga_dfk.SagaConfig) -> _PhaseTimedKernel:
-    """saga_dfk.load's steps with the timed subclass (load() always builds SagaDataFlowKernel itself)."""
-    if DataFlowKernelLoader._dfk is not None:
-        raise RuntimeError("a Parsl DataFlowKernel is already loaded in this process")
-    _PhaseTimedKernel.phase_cpu = defaultdict(float)
-    _PhaseTimedKernel.phase_calls = defaultdict(int)
-    dfk = _PhaseTimedKernel(config)
-    DataFlowKernelLoader._dfk = dfk
-    return dfk
+class PhaseTimers:
+    """CPU timers (``thread_time``) around a loaded kernel's per-phase methods; ``plan_wall`` for planning.
+
+    Installed on the instance ``saga_dfk.load`` returned (its methods call each other through ``self``, so
+    instance attributes wrap every call); ``reset()`` drops what was counted so far.
+    """
+
+    def __init__(self, dfk: saga_dfk.SagaDataFlowKernel) -> None:
+        self.phase_cpu: dict[str, float] = defaultdict(float)
+        self.phase_calls: dict[str, int] = defaultdict(int)
+        self.plan_wall = 0.0
+        for method, phase in PHASE_METHODS.items():
+            setattr(dfk, method, self._timed(phase, getattr(dfk, method)))
+
+    def _timed(self, phase: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began, wall = time.thread_time(), time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.phase_cpu[phase] += time.thread_time() - began
+                self.phase_calls[phase] += 1
+                if phase == "plan":
+                    self.plan_wall += time.perf_counter() - wall
+
+        return timed
+
+    def reset(self) -> None:
+        self.phase_cpu.clear()
+        self.phase_calls.clear()
+        self.plan_wall = 0.0
 
 
 def thread_cpu() -> dict[str, float]:
@@ -138,15 +136,12 @@ def _executor() -> AffinityHighThroughputExecutor:
 
 
 def _wait_for_pools(executor: AffinityHighThroughputExecutor, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if {n: c.slots for n, c in executor.connected_nodes().items()} == NODES:
-                return
-        except Exception:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for pools {NODES} to register")
+    wait_until(
+        lambda: {n: c.slots for n, c in executor.connected_nodes().items()} == NODES,
+        timeout,
+        f"pools {NODES} to register",
+        period=0.3,
+    )
 
 
 def planner_process_cpu() -> dict[int, float]:
@@ -182,8 +177,9 @@ def run_once(
     """One run: returns driver CPU seconds, wall seconds, and (saga) phase CPU."""
     executor = _executor()
     dfk: DataFlowKernel
+    timers: PhaseTimers | None = None
     if kind == "saga":
-        dfk = _load_timed(
+        saga = saga_dfk.load(
             saga_dfk.SagaConfig(
                 executors=[executor],
                 saga_scheduler=scheduler,
@@ -195,6 +191,7 @@ def run_once(
                 run_dir=run_dir,
             )
         )
+        timers, dfk = PhaseTimers(saga), saga
     else:
         dfk = parsl.load(Config(executors=[executor], strategy="none", run_dir=run_dir))
     try:
@@ -202,10 +199,8 @@ def run_once(
         app = python_app(noop, executors=[LABEL])
         # warm the path (first task imports, connections) outside the measurement; opted out of planning
         app(parsl_resource_specification={"saga_plan": False} if kind == "saga" else {}).result(timeout=120)
-        if isinstance(dfk, _PhaseTimedKernel):
-            dfk.phase_cpu.clear()
-            dfk.phase_calls.clear()
-            dfk.plan_wall = 0.0
+        if timers is not None:
+            timers.reset()
         threads0, workers0 = thread_cpu(), planner_process_cpu()
         cpu0, wall0 = time.process_time(), time.perf_counter()
         futures: list[Any] = []
@@ -229,10 +224,11 @@ def run_once(
             "wall_s": wall,
             "thread_cpu_s": threads,
         }
-        if isinstance(dfk, _PhaseTimedKernel):
-            out["phase_cpu_s"] = {p: dfk.phase_cpu.get(p, 0.0) for p in PHASES}
-            out["phase_calls"] = {p: dfk.phase_calls.get(p, 0) for p in PHASES}
-            out["plan_wall_s"] = dfk.plan_wall
+        if timers is not None:
+            assert isinstance(dfk, saga_dfk.SagaDataFlowKernel)
+            out["phase_cpu_s"] = {p: timers.phase_cpu.get(p, 0.0) for p in PHASES}
+            out["phase_calls"] = {p: timers.phase_calls.get(p, 0) for p in PHASES}
+            out["plan_wall_s"] = timers.plan_wall
             planned = sum(1 for f in futures if f.tid in dfk.saga_assignments)
             if planned != tasks:
                 raise AssertionError(f"saga planned {planned} of {tasks} tasks")
@@ -261,7 +257,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"--tasks must be a multiple of {width} (>= {width}) and --rounds >= 1; got {tasks}, {args.rounds}"
         )
     quiet_logging()
-    export_pythonpath()
 
     runs: dict[str, list[dict[str, Any]]] = {"plain": [], "saga": []}
     with tempfile.TemporaryDirectory(prefix="bench_overhead_") as tmp:

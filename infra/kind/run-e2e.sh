@@ -14,7 +14,8 @@
 # Environment knobs:
 #   KIND_CLUSTER_NAME  cluster name (default saga-e2e-<pid>; node names derive from it)
 #   KIND_NODE_IMAGE    kind node image (default kindest/node:v1.31.0, the image kind v0.24.0 ships with)
-#   BASE_IMAGE         worker base image (default python:3.12-slim)
+#   BASE_IMAGE         worker base image (default python:3.12-slim; where Docker Hub is unreachable, the
+#                      local base images/worker/build-base.sh prints, as CI's images/worker/build-image.sh uses)
 #   IMAGE_TAG          worker image tag (default e2e-<git sha>-<epoch>; never "latest")
 #   ARTIFACTS_DIR      where logs go (default dist/kind-e2e)
 #   SKIP_PACKAGE=1     reuse dist/*.whl instead of running ./pants package ::

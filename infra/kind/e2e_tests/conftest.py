@@ -1,16 +1,28 @@
-"""Fixtures of the end-to-end tiers: namespace "hosts", a witness, and a Parsl session that always ends."""
+"""Fixtures of the end-to-end tiers: namespace "hosts", a kube-apiserver stand-in, a witness, a run dir.
+
+Nothing here exports PYTHONPATH: the processes our code starts get this process's import path from their
+launcher (the executor's default commands, the virtual cluster) or, when a test starts them by hand, from
+``repo_support.pools.child_env``.
+
+The test-support modules (``repo_support``, ``k8s_topology.testing``) are imported inside the fixtures that
+use them: CI's kind step runs ``test_kind_cluster.py`` from installed wheels with only ``infra/kind`` on the
+path, and loads this file too.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from e2e_tests.netns import NetnsCluster, unavailable_reason
-from e2e_tests.pools import child_env
 from e2e_tests.witness import Witness
+
+if TYPE_CHECKING:
+    from k8s_topology.testing import FakeApiServer
+    from repo_support.netns import NetnsCluster
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -21,26 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a Docker engine answering (tier 1b)")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def children_see_first_party_code() -> Iterator[None]:
-    """Every child (interchange, worker pools, SAGA's worker) imports first-party modules with ``-m``.
-
-    Under Pants those live only on this process's ``sys.path``; export it, absolute, as PYTHONPATH.
-    """
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = child_env()["PYTHONPATH"]
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = previous
-
-
 @pytest.fixture(scope="session")
 def netns_available() -> None:
     """Skip (with the reason) when namespaces cannot be built: not root, no iproute2, no netns support."""
+    from repo_support.netns import unavailable_reason
+
     reason = unavailable_reason()
     if reason is not None:
         pytest.skip(f"tier 1 needs network namespaces: {reason}")
@@ -49,6 +46,8 @@ def netns_available() -> None:
 @pytest.fixture
 def netns_factory(netns_available: None) -> Iterator[Callable[[Sequence[str]], NetnsCluster]]:
     """Build NetnsClusters on demand; every one is destroyed when the test ends, pass or fail."""
+    from repo_support.netns import NetnsCluster
+
     clusters: list[NetnsCluster] = []
 
     def make(names: Sequence[str]) -> NetnsCluster:
@@ -61,6 +60,15 @@ def netns_factory(netns_available: None) -> Iterator[Callable[[Sequence[str]], N
     finally:
         for cluster in clusters:
             cluster.destroy()
+
+
+@pytest.fixture
+def apiserver() -> Iterator[FakeApiServer]:
+    """The kube-apiserver stand-in (kmock over real HTTP) of the Kubernetes-path tiers."""
+    from k8s_topology.testing import FakeApiServer
+
+    with FakeApiServer() as server:
+        yield server
 
 
 @pytest.fixture

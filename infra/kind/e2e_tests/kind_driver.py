@@ -116,11 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         encrypted=False,  # see the module docstring: no way to give worker pods the 0700 cert dir
     )
     workflow = stages()
-    warmups = len(nodes) * SLOTS
+    # the workflow's stages are declared in it as they are submitted, under their real task ids
     cost_model = saga_graphs.DeclaredCostModel(
-        task_costs={warmups + i: s.seconds for i, s in enumerate(workflow)},
-        task_output_sizes={warmups + i: float(s.out_bytes) for i, s in enumerate(workflow)},
-        default=saga_graphs.UniformCostModel(cost=0.1, output_size=0.0),
+        default=saga_graphs.UniformCostModel(cost=0.1, output_size=0.0)
     )
     config = saga_dfk.SagaConfig(
         executors=[executor],
@@ -142,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(1)
         warm_up(executor.label, witness, nodes, SLOTS, timeout=300)
         started = time.time()
-        futures = submit_workflow(workflow, witness, executor_label=executor.label)
+        futures = submit_workflow(workflow, witness, executor_label=executor.label, costs=cost_model)
         dfk.execute()
         run = collect(workflow, futures, witness, started=started, timeout=args.timeout)
         run.planned = {name: dfk.saga_assignments[f.tid].node for name, f in futures.items()}

@@ -8,16 +8,14 @@ the official ``kubernetes`` client, Parsl's provider code creates, polls and del
 each new pod decides its node exactly as the scheduler must (the required node affinity on
 ``metadata.name`` the provider sets, or ``spec.nodeName``), refuses pods a scheduler could not place,
 sets ``spec.nodeName``, ``status.phase`` and ``status.podIP`` (the namespace's address: the pod
-shares its node's network here) like a kubelet, resolves the downward-API ``NODE_NAME`` from
-``spec.nodeName``, and runs the container's command inside that node's network namespace. Deleting the
+shares its node's network here) like a kubelet, resolves the downward-API variables (``PARSL_NODE_NAME``,
+``NODE_NAME``) from ``spec.nodeName``, and runs the container's command inside that node's network namespace. Deleting the
 pod kills its process.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +23,9 @@ from typing import Any
 import structlog
 from kubernetes import client
 
-from e2e_tests.netns import NetnsCluster
-from e2e_tests.pools import child_env
-from k8s_topology_tests.fake_apiserver import FakeApiServer
+from k8s_topology.testing import FakeApiServer
+from repo_support.netns import NetnsCluster
+from repo_support.pools import child_env
 
 log = structlog.get_logger(__name__)
 
@@ -186,6 +184,8 @@ class FakeKubelet:
                 env[var.name] = node  # the downward API, resolved as a kubelet does after binding
         command = [*(container.command or []), *(container.args or [])]
         log_path = Path(self.log_dir) / f"{pod.metadata.name}.log" if self.log_dir else None
+        # The "image" is this machine: the pod's process imports what this test process can import. The
+        # pool command itself carries no import path (the provider is not local), as on a real cluster.
         process = self.cluster.spawn(node, command, env=child_env(env), log_path=log_path)
         self.pods[pod.metadata.name] = RunningPod(pod.metadata.name, node, command, env, process)
         # What the scheduler and kubelet would write back: binding, then phase Running.
@@ -198,13 +198,3 @@ class FakeKubelet:
             },
         )
         log.info("kubelet.pod_started", pod=pod.metadata.name, node=node, pid=process.pid)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll until ``predicate()``; TimeoutError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -11,7 +11,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import parsl
 import structlog
@@ -19,6 +19,9 @@ from parsl import python_app
 
 from e2e_tests.witness import Sighting, Witness
 from e2e_tests.workflow import Stage, stage_task
+
+if TYPE_CHECKING:
+    import saga_graphs
 
 log = structlog.get_logger(__name__)
 
@@ -58,11 +61,14 @@ def submit_workflow(
     executor_label: str,
     placement: Mapping[str, str] | None = None,
     affinity: str = "hard",
+    costs: saga_graphs.DeclaredCostModel | None = None,
 ) -> dict[str, Any]:
     """Submit every stage as a python_app on ``executor_label``; returns task name -> AppFuture.
 
     ``placement`` (task -> node) becomes the affinity executor's resource specification; None submits
-    with an empty specification (stock HTEx, or a SagaDataFlowKernel that plans by itself).
+    with an empty specification (stock HTEx, or a SagaDataFlowKernel that plans by itself). ``costs``
+    (a SagaDataFlowKernel's cost model) gets each stage's seconds and output bytes declared under the
+    task id its future really got, right after submitting it and before ``dfk.execute()`` plans it.
     """
     app = python_app(stage_task, executors=[executor_label])
     futures: dict[str, Any] = {}
@@ -78,6 +84,8 @@ def submit_workflow(
             *[futures[p] for p in stage.parents],
             parsl_resource_specification=spec,
         )
+        if costs is not None:
+            costs.declare(futures[stage.name].tid, cost=stage.seconds, output_size=float(stage.out_bytes))
     return futures
 
 

@@ -35,7 +35,8 @@ def core() -> Any:
         )
     from kubernetes import client
 
-    from k8s_topology import K8sTopologyError, make_api_client
+    from k8s_topology import make_api_client
+    from k8s_topology.errors import K8sTopologyError
 
     try:
         api = make_api_client(None)

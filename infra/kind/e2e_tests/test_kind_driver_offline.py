@@ -11,39 +11,20 @@ Needs root and ``ip netns`` (skipped with the reason otherwise).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from e2e_tests import kind_driver
-from e2e_tests.kube import FakeApiServer, FakeKubelet, node_object
-from e2e_tests.netns import NetnsCluster
+from e2e_tests.kube import FakeKubelet, node_object
+from k8s_topology.testing import FakeApiServer
+from repo_support.netns import NetnsCluster
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(400)]
 
 WORKERS = ["kind-worker", "kind-worker2", "kind-worker3"]
 NAMESPACE = "parsl"
-
-
-@pytest.fixture
-def apiserver() -> Iterator[FakeApiServer]:
-    server = FakeApiServer()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-def _kubeconfig(path: Path, url: str) -> Path:
-    path.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: kmock\n  cluster:\n    server: {url}\n"
-        "users:\n- name: e2e\n  user:\n    token: not-a-real-token\n"
-        "contexts:\n- name: kmock\n  context:\n    cluster: kmock\n    user: e2e\n"
-        "current-context: kmock\n"
-    )
-    return path
 
 
 def test_kind_driver_main_proves_placement_and_prints_result(
@@ -56,7 +37,7 @@ def test_kind_driver_main_proves_placement_and_prints_result(
     cluster = netns_factory(WORKERS)
     for name, zone in zip(WORKERS, ["zone-a", "zone-a", "zone-b"], strict=True):
         apiserver.add_nodes(node_object(name, zone=zone))
-    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "kubeconfig", apiserver.url)))
+    monkeypatch.setenv("KUBECONFIG", apiserver.kubeconfig(tmp_path / "kubeconfig"))
     with FakeKubelet(apiserver, cluster, NAMESPACE, log_dir=str(tmp_path)):
         code = kind_driver.main(
             [

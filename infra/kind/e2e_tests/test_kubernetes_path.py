@@ -4,9 +4,9 @@ Only the kube-apiserver is emulated (kmock, which this machine can run; a real A
 obtained here). Everything else is real: k8s_topology.discover reads Node objects through the official
 client; PinnedKubernetesProvider (inside Parsl's scaling) creates one pod per node through the API; a fake
 kubelet (e2e_tests.kube.FakeKubelet) binds each pod to the node its required affinity names, resolves the
-downward-API NODE_NAME and runs the pod's command in that node's network namespace; the worker pools
-register with the interchange on the bridge; a SagaDataFlowKernel plans on the discovered topology and
-the affinity interchange routes. The Node objects carry the link speed (``saga.parsl.org/bandwidth``
+downward-API PARSL_NODE_NAME / NODE_NAME and runs the pod's command in that node's network namespace; the
+worker pools (told their node by PARSL_NODE_NAME only) register with the interchange on the bridge; a
+SagaDataFlowKernel plans on the discovered topology and the affinity interchange routes. The Node objects carry the link speed (``saga.parsl.org/bandwidth``
 annotation) that tbf really imposes on the slow node's namespace, and the witness proves where each task
 ran by its source address.
 
@@ -16,7 +16,7 @@ Needs root and ``ip netns`` (skipped with the reason otherwise).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -24,14 +24,15 @@ from kubernetes import client
 
 import saga_dfk
 import saga_graphs
-from e2e_tests.kube import FakeApiServer, FakeKubelet, node_object
-from e2e_tests.netns import NetnsCluster
-from e2e_tests.pools import wait_for
+from e2e_tests.kube import FakeKubelet, node_object
 from e2e_tests.runner import collect, parsl_session, submit_workflow, warm_up
 from e2e_tests.witness import Witness
 from e2e_tests.workflow import heavy_edges, stages
 from k8s_topology import BANDWIDTH_KEY, PinnedKubernetesProvider, discover
+from k8s_topology.testing import FakeApiServer
 from parsl_affinity_htex import AffinityHighThroughputExecutor
+from repo_support.netns import NetnsCluster
+from repo_support.waiting import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(400)]
 
@@ -42,15 +43,6 @@ SLOW = WORKERS[2]
 SLOW_MBIT = 20
 NAMESPACE = "saga-e2e"
 SLOTS = 2
-
-
-@pytest.fixture
-def apiserver() -> Iterator[FakeApiServer]:
-    server = FakeApiServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_discovery_pinned_pods_planning_and_routing_end_to_end(
@@ -101,11 +93,9 @@ def test_discovery_pinned_pods_planning_and_routing_end_to_end(
         encrypted=True,
     )
     workflow = stages()
-    warmups = len(WORKERS) * SLOTS
+    # the workflow's stages are declared in it as they are submitted, under their real task ids
     cost_model = saga_graphs.DeclaredCostModel(
-        task_costs={warmups + i: s.seconds for i, s in enumerate(workflow)},
-        task_output_sizes={warmups + i: float(s.out_bytes) for i, s in enumerate(workflow)},
-        default=saga_graphs.UniformCostModel(cost=0.1, output_size=0.0),
+        default=saga_graphs.UniformCostModel(cost=0.1, output_size=0.0)
     )
     config = saga_dfk.SagaConfig(
         executors=[executor],
@@ -118,7 +108,7 @@ def test_discovery_pinned_pods_planning_and_routing_end_to_end(
     )
     kubelet = FakeKubelet(apiserver, cluster, NAMESPACE, log_dir=str(tmp_path))
     with kubelet, parsl_session(config, loader=saga_dfk.load) as dfk:
-        wait_for(
+        wait_until(
             lambda: set(executor.connected_nodes()) == set(WORKERS),
             timeout=120,
             what="one pool per Kubernetes node to register",
@@ -126,16 +116,17 @@ def test_discovery_pinned_pods_planning_and_routing_end_to_end(
         # One pod per node, each pinned by the provider and started in its node's namespace.
         assert sorted(p.node for p in kubelet.pods.values()) == WORKERS, kubelet.refused
         for pod in kubelet.pods.values():
-            assert pod.env["NODE_NAME"] == pod.node
+            assert pod.env["PARSL_NODE_NAME"] == pod.env["NODE_NAME"] == pod.node
             assert (
                 pod.command[:2] == ["/bin/bash", "-c"] and "parsl_affinity_htex.worker_pool" in pod.command[2]
             )
+            assert "--node-name" not in pod.command[2]  # the executor's command, unchanged
         assert not kubelet.refused
 
         warm_up(executor.label, witness, WORKERS, SLOTS, timeout=120)
 
         started = time.time()
-        futures = submit_workflow(workflow, witness, executor_label=executor.label)
+        futures = submit_workflow(workflow, witness, executor_label=executor.label, costs=cost_model)
         dfk.execute()
         run = collect(workflow, futures, witness, started=started, timeout=240)
         run.planned = {name: dfk.saga_assignments[f.tid].node for name, f in futures.items()}

@@ -23,19 +23,19 @@ from parsl.providers import LocalProvider
 
 import saga_dfk
 import saga_graphs
-from e2e_tests.netns import NetnsCluster
-from e2e_tests.pools import (
+from e2e_tests.runner import WorkflowRun, collect, parsl_session, submit_workflow, warm_up
+from e2e_tests.witness import Witness
+from e2e_tests.workflow import Stage, heavy_edges, network_spec, stage_task, stages
+from parsl_affinity_htex import AffinityHighThroughputExecutor
+from repo_support.netns import NetnsCluster
+from repo_support.pools import (
     AFFINITY_POOL_MODULE,
     STOCK_POOL_MODULE,
     child_env,
     connected_manager_count,
     pool_argv,
-    wait_for,
 )
-from e2e_tests.runner import WorkflowRun, collect, parsl_session, submit_workflow, warm_up
-from e2e_tests.witness import Witness
-from e2e_tests.workflow import Stage, heavy_edges, network_spec, stage_task, stages
-from parsl_affinity_htex import AffinityHighThroughputExecutor
+from repo_support.waiting import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(400)]
 
@@ -78,20 +78,13 @@ def _start_pools(
 
 
 def _saga_config(
-    workflow: list[Stage],
     executor: Any,
     run_dir: str,
     network: dict[str, Any],
-    *,
-    first_tid: int,
+    cost_model: saga_graphs.DeclaredCostModel,
     **extra: Any,
 ) -> saga_dfk.SagaConfig:
-    """A SagaConfig whose cost model declares each workflow task's seconds and output bytes by task id."""
-    cost_model = saga_graphs.DeclaredCostModel(
-        task_costs={first_tid + i: s.seconds for i, s in enumerate(workflow)},
-        task_output_sizes={first_tid + i: float(s.out_bytes) for i, s in enumerate(workflow)},
-        default=saga_graphs.UniformCostModel(cost=0.1, output_size=0.0),
-    )
+    """A SagaConfig planning with ``cost_model`` (the workflow's tasks are declared in it as submitted)."""
     return saga_dfk.SagaConfig(
         executors=[executor],
         saga_scheduler="HEFT",
@@ -115,19 +108,19 @@ def _run_planned(
     **config_extra: Any,
 ) -> tuple[WorkflowRun, dict[str, Any]]:
     executor = _affinity_executor(cluster)
-    warmups = len(nodes) * SLOTS
-    config = _saga_config(workflow, executor, run_dir, network, first_tid=warmups, **config_extra)
+    costs = saga_graphs.DeclaredCostModel(default=saga_graphs.UniformCostModel(cost=0.1, output_size=0.0))
+    config = _saga_config(executor, run_dir, network, costs, **config_extra)
     with parsl_session(config, loader=saga_dfk.load) as dfk:
         _start_pools(cluster, executor, AFFINITY_POOL_MODULE, nodes, run_dir)
-        wait_for(
+        wait_until(
             lambda: len(executor.connected_nodes()) == len(nodes),
             timeout=POOL_START_TIMEOUT,
             what=f"{len(nodes)} node-aware pools to register",
         )
         warm_up(executor.label, witness, nodes, SLOTS)
         started = time.time()
-        futures = submit_workflow(workflow, witness, executor_label=executor.label)
-        assert [f.tid for f in futures.values()] == list(range(warmups, warmups + len(workflow)))
+        # each stage's cost and size declared under the task id its future got
+        futures = submit_workflow(workflow, witness, executor_label=executor.label, costs=costs)
         dfk.execute()
         if during is not None:
             during(dfk, futures)
@@ -197,7 +190,7 @@ def test_plan_avoids_slow_link_and_every_task_runs_where_planned_then_stock_for_
     )
     with parsl_session(Config(executors=[stock], strategy="none", run_dir=run_dir)):
         _start_pools(cluster, stock, STOCK_POOL_MODULE, NODES, run_dir)
-        wait_for(
+        wait_until(
             lambda: connected_manager_count(stock) == len(NODES),
             timeout=POOL_START_TIMEOUT,
             what="4 stock pools to register",
@@ -250,7 +243,7 @@ def test_pool_killed_mid_run_everything_still_completes(
                 for s in witness.sightings()
             )
 
-        wait_for(victim_running, timeout=120, what=f"a task to start on {victim}")
+        wait_until(victim_running, timeout=120, what=f"a task to start on {victim}")
         killed_at.append(time.time())
         assert cluster.kill_node_processes(victim), f"no process to kill in {victim}'s namespace"
 

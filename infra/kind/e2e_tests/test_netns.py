@@ -12,12 +12,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Sequence
 
 import pytest
 
-from e2e_tests.netns import (
+from repo_support.netns import (
     NAMESPACE_PREFIX,
     NetnsCluster,
     NetnsError,
@@ -26,7 +25,8 @@ from e2e_tests.netns import (
     sweep_stale,
     unavailable_reason,
 )
-from e2e_tests.pools import child_env
+from repo_support.pools import child_env
+from repo_support.waiting import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(120)]
 
@@ -142,7 +142,7 @@ def test_signal_to_the_test_process_tears_down(signum: int) -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from e2e_tests.netns import NetnsCluster
+        from repo_support.netns import NetnsCluster
         cluster = NetnsCluster(node_names=["node-a", "node-b"]).create()
         cluster.spawn("node-a", ["sleep", "300"])
         print("CLUSTER", cluster.bridge, *[n.namespace for n in cluster.nodes.values()], flush=True)
@@ -168,9 +168,12 @@ def test_signal_to_the_test_process_tears_down(signum: int) -> None:
             child.kill()
             child.wait()
     assert child.returncode != 0
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and (set(names[1:]) & _namespaces() or names[0] in _links()):
-        time.sleep(0.1)
+    wait_until(
+        lambda: not (set(names[1:]) & _namespaces() or names[0] in _links()),
+        5,
+        "the child's namespaces and bridge to go",
+        period=0.1,
+    )
     assert not set(names[1:]) & _namespaces()
     assert names[0] not in _links()
     assert all(n.startswith(NAMESPACE_PREFIX) for n in names[1:])

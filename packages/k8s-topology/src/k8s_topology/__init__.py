@@ -1,29 +1,26 @@
 """k8s_topology: discover a Kubernetes cluster's nodes, watch them, and pin Parsl worker pods to them.
 
-The result of discovery is a :class:`Topology`; its ``to_network_spec()`` is the plain dict that
-saga-graphs turns into a network (this package never imports SAGA or saga_graphs).
+* :func:`discover` -> :class:`Topology`, whose ``to_network_spec()`` is the plain dict saga-graphs turns
+  into a network (this package never imports SAGA or saga_graphs);
+* :class:`NodeWatch` (iterator) / :class:`NodeWatcher` (callback thread): ``joined`` / ``lost`` /
+  ``changed`` :class:`NodeEvent` s;
+* :class:`PinnedKubernetesProvider`: a Parsl provider with one pod per node (needs the ``parsl`` extra:
+  ``pip install 'k8s-topology[parsl]'``; loaded only when first used).
+
+All three take the same :class:`NodeFilter` as ``node_filter=``. Every error is in
+:mod:`k8s_topology.errors` and derives from :class:`K8sTopologyError`.
 """
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
+from k8s_topology import errors
 from k8s_topology._client import make_api_client
 from k8s_topology._discovery import NodeFilter, discover
-from k8s_topology._errors import (
-    InvalidLabelSelector,
-    InvalidOverride,
-    InvalidQuantity,
-    K8sTopologyError,
-    KubeConfigError,
-    KubernetesApiError,
-    KubernetesForbidden,
-    KubernetesUnauthorized,
-    KubernetesUnreachable,
-    NoNodeAvailable,
-    NoUsableNodes,
-)
-from k8s_topology._nodes import BANDWIDTH_KEY, SLOTS_KEY, SPEED_KEY, KubeNode, Taint
-from k8s_topology._topology import BandwidthTiers, Topology, locality_tier
-from k8s_topology._watch import NodeEvent, NodeWatch, NodeWatcher, watch_nodes
+from k8s_topology._nodes import BANDWIDTH_KEY, SLOTS_KEY, SPEED_KEY, KubeNode
+from k8s_topology._topology import BandwidthTiers, Topology
+from k8s_topology._version import distribution_version as _distribution_version
+from k8s_topology._watch import NodeEvent, NodeWatch, NodeWatcher
+from k8s_topology.errors import K8sTopologyError
 
 if _TYPE_CHECKING:  # type checkers see the real class; at run time it is loaded lazily (below)
     from k8s_topology._provider import PinnedKubernetesProvider
@@ -33,37 +30,34 @@ __all__ = [
     "SLOTS_KEY",
     "SPEED_KEY",
     "BandwidthTiers",
-    "InvalidLabelSelector",
-    "InvalidOverride",
-    "InvalidQuantity",
     "K8sTopologyError",
-    "KubeConfigError",
     "KubeNode",
-    "KubernetesApiError",
-    "KubernetesForbidden",
-    "KubernetesUnauthorized",
-    "KubernetesUnreachable",
-    "NoNodeAvailable",
-    "NoUsableNodes",
     "NodeEvent",
     "NodeFilter",
     "NodeWatch",
     "NodeWatcher",
     "PinnedKubernetesProvider",
-    "Taint",
     "Topology",
     "discover",
-    "locality_tier",
+    "errors",
     "make_api_client",
-    "watch_nodes",
 ]
+
+#: This package's version, from its installed metadata (the one version in its BUILD file); "0+unknown"
+#: when run from a source tree without installed metadata.
+__version__: str = _distribution_version()
 
 
 def __getattr__(name: str) -> object:
-    # The provider imports parsl (heavy, ~1 s); load it only when asked for, so discovery and watching
-    # stay light for callers that never start workers.
+    # The provider imports parsl (heavy, ~1 s, and an optional dependency); load it only when asked for,
+    # so discovery and watching stay light and work without parsl installed.
     if name == "PinnedKubernetesProvider":
         from k8s_topology._provider import PinnedKubernetesProvider
 
         return PinnedKubernetesProvider
-    raise AttributeError(f"module 'k8s_topology' has no attribute {name!r}")
+    hint = ""
+    if name in errors.__all__:
+        hint = f"; errors live in one namespace: k8s_topology.errors.{name}"
+    elif name == "watch_nodes":
+        hint = "; use k8s_topology.NodeWatch(...), the same iterator"
+    raise AttributeError(f"module 'k8s_topology' has no attribute {name!r}{hint}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from k8s_topology._errors import (
+from k8s_topology.errors import (
     KubeConfigError,
     KubernetesApiError,
     KubernetesForbidden,
@@ -127,11 +127,6 @@ def api_errors(verb: str, resource: str, host: str) -> Iterator[None]:
         raise translate_api_exception(exc, verb, resource, host) from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise KubernetesUnreachable.for_host(host, f"{verb} {resource}", exc) from exc
-
-
-def call_api[R](fn: Callable[..., R], verb: str, resource: str, host: str, /, **kwargs: Any) -> R:
-    with api_errors(verb, resource, host):
-        return fn(**kwargs)
 
 
 def list_nodes_raw(

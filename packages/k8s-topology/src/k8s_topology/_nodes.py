@@ -17,7 +17,7 @@ from typing import Any
 
 from kubernetes.utils import parse_quantity
 
-from k8s_topology._errors import InvalidLabelSelector, InvalidQuantity
+from k8s_topology.errors import InvalidLabelSelector, InvalidQuantity
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 REGION_LABEL = "topology.kubernetes.io/region"

@@ -9,7 +9,8 @@ What differs from Parsl's ``KubernetesProvider`` (parsl==2026.10.26), and how li
 * ``submit``: chooses the node for the block, then calls upstream ``submit`` unchanged.
 * The single exit point upstream, ``kube_client.create_namespaced_pod(namespace=..., body=pod)``, goes to
   a ``CoreV1Api`` subclass that edits the pod body upstream's ``_create_pod`` built: node pinning,
-  ``NODE_NAME``, tolerations, image pull policy, extra env. ``_create_pod`` itself is not copied.
+  the node name from the downward API, tolerations, image pull policy, extra env. ``_create_pod`` itself
+  is not copied.
 
 Pinning uses a *required node affinity on ``metadata.name``* (``matchFields``), not ``nodeName`` and not
 a ``kubernetes.io/hostname`` nodeSelector: ``nodeName`` bypasses the scheduler (no resource fit, taints
@@ -17,45 +18,52 @@ and cordons ignored, the pod fails instead of pending), and the hostname label i
 the node name. ``matchFields`` on the name is exact and still goes through the scheduler; it is what the
 DaemonSet controller uses.
 
-The worker command is the executor's launch command, passed through; with parsl-affinity-htex's
-``python -m parsl_affinity_htex.worker_pool`` we append ``--node-name "${NODE_NAME}"`` (unless the
-command already names the node), and ``NODE_NAME`` comes from the downward API (``spec.nodeName``), so
-the pool reports the node it really runs on. This module never imports parsl_affinity_htex.
+The worker command is the executor's launch command, passed through unchanged. The pod learns its node
+from the downward API (``spec.nodeName``) in two variables: ``PARSL_NODE_NAME``, the documented variable
+a node-aware worker pool reads (parsl-affinity-htex's does, without needing Kubernetes to be detected),
+and ``NODE_NAME``, the Kubernetes convention worker images use. This package knows nothing of the pool.
+
+Parsl is an optional dependency (``pip install 'k8s-topology[parsl]'``); only this module needs it, and
+``k8s_topology`` imports this module only when ``PinnedKubernetesProvider`` is first asked for.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Never
 
 import structlog
 from kubernetes import client
-from parsl.providers import KubernetesProvider
-from parsl.providers.base import ExecutionProvider
+
+try:
+    from parsl.providers import KubernetesProvider
+    from parsl.providers.base import ExecutionProvider
+except ImportError as _exc:  # pragma: no cover - exercised in a subprocess without parsl
+    raise ImportError(
+        f"k8s_topology.PinnedKubernetesProvider needs Parsl, which is an optional dependency of k8s-topology "
+        f"({_exc}); install it with: pip install 'k8s-topology[parsl]'. Discovery, topology and watching "
+        "work without it."
+    ) from _exc
 
 from k8s_topology._client import api_errors, host_of, make_api_client
-from k8s_topology._discovery import discover
-from k8s_topology._errors import InvalidOverride, NoNodeAvailable
+from k8s_topology._discovery import NodeFilter, discover, reject_removed_keywords
 from k8s_topology._topology import Topology
+from k8s_topology.errors import InvalidOverride, NoNodeAvailable
 
 log = structlog.get_logger(__name__)
 
-AFFINITY_WORKER_MODULE = "parsl_affinity_htex.worker_pool"
 NODE_ANNOTATION = "saga.parsl.org/node"
+#: Environment variables a pinned pod gets from the downward API (spec.nodeName): the documented one a
+#: node-aware worker pool reads, and the Kubernetes convention for worker images.
+NODE_NAME_VARIABLES = ("PARSL_NODE_NAME", "NODE_NAME")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
-_TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 
 
 def _toleration_model(tol: Mapping[str, Any]) -> client.V1Toleration:
-    unknown = set(tol) - _TOLERATION_KEYS
-    if unknown:
-        raise InvalidOverride(
-            f"toleration {dict(tol)!r} has unknown key(s) {sorted(unknown)}; expected {sorted(_TOLERATION_KEYS)}"
-        )
-    if tol.get("operator", "Equal") not in ("Equal", "Exists"):
-        raise InvalidOverride(f"toleration {dict(tol)!r}: operator must be 'Equal' or 'Exists'")
+    # Already checked by NodeFilter (keys, operator).
     return client.V1Toleration(
         key=tol.get("key"),
         operator=tol.get("operator"),
@@ -81,16 +89,19 @@ class _PinningCoreV1Api(client.CoreV1Api):  # type: ignore[misc]
 class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
     """One worker-pool pod per node (``pools_per_node`` per node at most), each pinned to its node.
 
-    ``nodes``: the node names to serve; if None, :func:`k8s_topology.discover` picks the usable nodes at
-    construction (Ready, schedulable, untainted except for ``tolerations``, workers only unless
-    ``include_control_plane``; narrowed by ``label_selector``). ``init_blocks`` and ``max_blocks``
-    default to ``len(nodes) * pools_per_node`` so Parsl starts exactly one pool per node. Use
-    ``submit_to(node, ...)`` to place a block on a chosen node.
+    ``nodes``: the node names to serve; if None, :func:`k8s_topology.discover` picks the nodes
+    ``node_filter`` accepts at construction (default ``NodeFilter()``: Ready, schedulable, untainted
+    workers). The filter's tolerations (and, with ``include_control_plane``, the control-plane role
+    taints) are put on every pod, so pods tolerate what discovery tolerated. ``init_blocks`` and
+    ``max_blocks`` default to ``len(nodes) * pools_per_node`` so Parsl starts exactly one pool per node.
+    Use ``submit_to(node, ...)`` to place a block on a chosen node.
+
+    Every pod gets ``PARSL_NODE_NAME`` and ``NODE_NAME`` from the downward API (``spec.nodeName``); the
+    command is the executor's, unchanged.
 
     The other arguments are upstream's (image, namespace, CPU/memory requests and limits, secret,
-    volumes, service account, annotations, ...) plus ``tolerations`` (pod-spec dicts),
-    ``image_pull_policy``, ``env`` (extra plain environment variables) and credentials (``api_client``,
-    ``kubeconfig``, ``context``).
+    volumes, service account, annotations, ...) plus ``image_pull_policy``, ``env`` (extra plain
+    environment variables) and credentials (``api_client``, ``kubeconfig``, ``context``).
     """
 
     def __init__(
@@ -102,8 +113,7 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
         api_client: client.ApiClient | None = None,
         kubeconfig: str | os.PathLike[str] | None = None,
         context: str | None = None,
-        label_selector: str | None = None,
-        include_control_plane: bool = False,
+        node_filter: NodeFilter | None = None,
         pools_per_node: int = 1,
         init_blocks: int | None = None,
         min_blocks: int = 0,
@@ -124,11 +134,11 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
         persistent_volumes: Sequence[tuple[str, str]] = (),
         service_account_name: str | None = None,
         annotations: dict[str, str] | None = None,
-        tolerations: Sequence[Mapping[str, Any]] | None = None,
         image_pull_policy: str | None = None,
         env: Mapping[str, str] | None = None,
-        node_name_arg: str | None = "--node-name",
+        **removed: Never,
     ) -> None:
+        reject_removed_keywords("PinnedKubernetesProvider()", removed)
         ExecutionProvider.__init__(self)  # cores_per_node / mem_per_node = None, as the base declares
         if pools_per_node < 1:
             raise InvalidOverride(f"pools_per_node = {pools_per_node!r} must be >= 1")
@@ -136,17 +146,14 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
             raise InvalidOverride(
                 f"image_pull_policy = {image_pull_policy!r} is not one of {list(_PULL_POLICIES)}"
             )
-        self.tolerations = [dict(t) for t in tolerations or ()]
-        self._toleration_models = [_toleration_model(t) for t in self.tolerations]
+        self.node_filter = node_filter if node_filter is not None else NodeFilter()
+        self._toleration_models = [_toleration_model(t) for t in self.node_filter.pod_tolerations()]
         self.api_client = api_client
         self.kubeconfig = kubeconfig
         self.context = context
-        self.label_selector = label_selector
-        self.include_control_plane = include_control_plane
         self.pools_per_node = pools_per_node
         self.image_pull_policy = image_pull_policy
         self.env = dict(env or {})
-        self.node_name_arg = node_name_arg
         self._api = make_api_client(api_client, kubeconfig=kubeconfig, context=context)
 
         self._topology: Topology | None = None
@@ -195,13 +202,10 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
 
     # -- topology ------------------------------------------------------------------------------------
     def _discover(self, include: Sequence[str] | None) -> Topology:
-        return discover(
-            self._api,
-            include=include,
-            label_selector=self.label_selector,
-            include_control_plane=self.include_control_plane,
-            tolerations=self.tolerations,
-        )
+        node_filter = self.node_filter
+        if include is not None:
+            node_filter = dataclasses.replace(node_filter, include=frozenset(include))
+        return discover(self._api, node_filter=node_filter)
 
     def topology(self, refresh: bool = True) -> Topology:
         """The usable nodes this provider serves (a fresh listing unless ``refresh=False``)."""
@@ -209,8 +213,12 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
             self._topology = self._discover(self.nodes)
         return self._topology
 
+    # -- compatibility: the only name of the original SAGA-Parsl fork kept in k8s-topology (README "Compatibility")
     def get_graph_nodes(self) -> list[dict[str, Any]]:
-        """The seed's API: the nodes of the network graph (the ``nodes`` of ``to_network_spec()``)."""
+        """The nodes of the network graph, i.e. ``topology().to_network_spec()["nodes"]``.
+
+        Kept for code written against the original SAGA-Parsl fork's provider; new code uses ``topology()``.
+        """
         nodes: list[dict[str, Any]] = self.topology().to_network_spec()["nodes"]
         return nodes
 
@@ -246,26 +254,15 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
         """Start one worker pool pinned to ``node`` (must be one of ``nodes``)."""
         if node not in self.nodes:
             raise InvalidOverride(f"node {node!r} is not served by this provider; nodes: {self.nodes}")
-        command = self.worker_command(cmd_string)
         with self._lock:
             self._pending_node = node
             try:
-                job_id: str = super().submit(command, tasks_per_node, job_name)
+                job_id: str = super().submit(cmd_string, tasks_per_node, job_name)
             finally:
                 self._pending_node = None
             self.job_nodes[job_id] = node
         log.info("k8s.pool.submitted", job_id=job_id, node=node, pod=self.resources[job_id]["pod_name"])
         return job_id
-
-    def worker_command(self, cmd_string: str) -> str:
-        """The executor's launch command, plus the node name for parsl-affinity-htex's worker pool."""
-        if (
-            self.node_name_arg
-            and AFFINITY_WORKER_MODULE in cmd_string
-            and self.node_name_arg not in cmd_string
-        ):
-            return f'{cmd_string.rstrip()} {self.node_name_arg} "${{NODE_NAME}}"'
-        return cmd_string
 
     def _pin_pod(self, pod: Any) -> None:
         """Edit the V1Pod upstream's ``_create_pod`` built, just before it is sent."""
@@ -294,15 +291,19 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
             spec.tolerations = list(self._toleration_models)
         meta = pod.metadata
         meta.annotations = {**(meta.annotations or {}), NODE_ANNOTATION: node}
-        node_env = client.V1EnvVar(
-            name="NODE_NAME",
-            value_from=client.V1EnvVarSource(
-                field_ref=client.V1ObjectFieldSelector(field_path="spec.nodeName")
-            ),
-        )
+        node_env = [
+            client.V1EnvVar(
+                name=name,
+                value_from=client.V1EnvVarSource(
+                    field_ref=client.V1ObjectFieldSelector(field_path="spec.nodeName")
+                ),
+            )
+            for name in NODE_NAME_VARIABLES
+            if name not in self.env  # a value given in env= wins (one entry per name)
+        ]
         extra = [client.V1EnvVar(name=k, value=v) for k, v in self.env.items()]
         for container in spec.containers:
-            container.env = [*(container.env or []), node_env, *extra]
+            container.env = [*(container.env or []), *node_env, *extra]
             if self.image_pull_policy:
                 container.image_pull_policy = self.image_pull_policy
 

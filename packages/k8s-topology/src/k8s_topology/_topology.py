@@ -1,11 +1,16 @@
 """The topology of usable nodes and its network model (the narrow interface to saga-graphs).
 
-This package must not import SAGA or saga_graphs; ``Topology.to_network_spec`` returns the plain,
-JSON-able dict agreed in the team contract, which ``saga_graphs.Network.from_spec`` consumes::
+This package must not import SAGA or saga_graphs; ``Topology.to_network_spec`` returns a plain,
+JSON-able saga-graphs network spec (``saga_graphs.NetworkSpec``; the schema is documented in
+packages/saga-graphs/README.md, "Network spec"), which ``saga_graphs.Network.from_spec`` consumes::
 
     {"nodes": [{"name": "node-a", "slots": 2, "speed": 1.0, ...}, ...],
      "links": [{"source": "node-a", "target": "node-b", "bandwidth": 1.25e8}, ...],   # undirected
      "default_bandwidth": 1.25e8}
+
+The extra node keys (``zone``, ``region``, ``cpu``, ``memory``) are allowed by that schema and
+ignored by saga-graphs. The bandwidth tiers below are this package's own constants (the same-zone
+tier equals ``saga_graphs.DEFAULT_BANDWIDTH``, 10 Gbit/s, without importing it).
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from k8s_topology._errors import InvalidOverride
 from k8s_topology._nodes import KubeNode
+from k8s_topology.errors import InvalidOverride
 
 Tier = Literal["same_zone", "same_region", "cross_region"]
 
@@ -132,7 +137,7 @@ class Topology:
         slots: int | Mapping[str, int] | None = None,
         speeds: float | Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
-        """The contract's network spec: every node with slots and speed, every unordered pair linked.
+        """A saga-graphs network spec: every node with slots and speed, every unordered pair linked.
 
         ``slots`` / ``speeds`` override the per-node defaults (floor of allocatable CPU, at least 1; the
         ``saga.parsl.org/speed`` label/annotation or 1.0), either for all nodes (a number) or per node (a

@@ -1,11 +1,8 @@
 """Test fixtures: a kube-apiserver stand-in and node factories.
 
-``kmock`` (a Kubernetes API emulator over real HTTP) stands in for the kube-apiserver, which this
-machine cannot run (no kube-apiserver, k3s or kind binary is obtainable here). The code under test
-talks to it through the official ``kubernetes`` client, over TCP, exactly as it would to a cluster.
-
-kmock is asyncio-based and the kubernetes client is synchronous: kmock runs its own event loop in a
-background thread, and test code (the sync client) runs on the main thread, off that loop.
+The stand-in is the package's public :class:`k8s_topology.testing.FakeApiServer` (kmock over real HTTP;
+this machine cannot run a kube-apiserver, k3s or kind): the code under test talks to it through the
+official ``kubernetes`` client, over TCP, exactly as it would to a cluster.
 """
 
 from __future__ import annotations
@@ -16,16 +13,13 @@ from typing import Any
 
 import pytest
 
-from k8s_topology_tests.fake_apiserver import FakeApiServer
+from k8s_topology.testing import FakeApiServer
 
 
 @pytest.fixture
 def apiserver() -> Iterator[FakeApiServer]:
-    server = FakeApiServer()
-    try:
+    with FakeApiServer() as server:
         yield server
-    finally:
-        server.close()
 
 
 def make_node(

@@ -14,8 +14,9 @@ import pytest
 from kubernetes import client
 
 import k8s_topology as kt
+from k8s_topology.testing import FakeApiServer
 
-from .conftest import FakeApiServer, acceptance_cluster, free_port, make_node
+from .conftest import acceptance_cluster, free_port, make_node
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,7 +65,7 @@ def test_acceptance_cluster_gives_exactly_the_four_usable_workers(apiserver: Fak
 def test_discovery_reads_nodes_only_never_pods(apiserver: FakeApiServer) -> None:
     apiserver.add_nodes(*acceptance_cluster())
     before = len(apiserver.requests())
-    kt.discover(apiserver.api_client(), label_selector="kubernetes.io/os=linux")
+    kt.discover(apiserver.api_client(), node_filter=kt.NodeFilter(label_selector="kubernetes.io/os=linux"))
     new = apiserver.requests()[before:]
     assert [(str(r.method.value), r.url.path) for r in new] == [("GET", "/api/v1/nodes")]
     assert new[0].params.get("labelSelector") == "kubernetes.io/os=linux"
@@ -72,7 +73,7 @@ def test_discovery_reads_nodes_only_never_pods(apiserver: FakeApiServer) -> None
 
 def test_control_plane_can_be_included_and_its_role_taint_is_tolerated(apiserver: FakeApiServer) -> None:
     apiserver.add_nodes(*acceptance_cluster())
-    topo = kt.discover(apiserver.api_client(), include_control_plane=True)
+    topo = kt.discover(apiserver.api_client(), node_filter=kt.NodeFilter(include_control_plane=True))
     assert "control-plane" in topo.names
     assert topo.node("control-plane").control_plane
 
@@ -81,21 +82,20 @@ def test_label_selector_include_and_exclude_narrow_the_set(apiserver: FakeApiSer
     apiserver.add_nodes(*acceptance_cluster())
     api = apiserver.api_client()
 
-    zone_b = kt.discover(api, label_selector="topology.kubernetes.io/zone=zone-b")
+    zone_b = kt.discover(api, node_filter=kt.NodeFilter(label_selector="topology.kubernetes.io/zone=zone-b"))
     assert zone_b.names == ["worker-b1", "worker-b2"]
     assert "does not match label selector" in zone_b.excluded["worker-a1"]
 
-    zone_set = kt.discover(
-        api, label_selector="topology.kubernetes.io/zone in (zone-a),!node-role.kubernetes.io/control-plane"
-    )
+    selector = "topology.kubernetes.io/zone in (zone-a),!node-role.kubernetes.io/control-plane"
+    zone_set = kt.discover(api, node_filter=kt.NodeFilter(label_selector=selector))
     assert zone_set.names == ["worker-a1", "worker-a2"]
 
-    inc = kt.discover(api, include=["worker-a1", "worker-b1", "ghost"])
+    inc = kt.discover(api, node_filter=kt.NodeFilter(include=["worker-a1", "worker-b1", "ghost"]))
     assert inc.names == ["worker-a1", "worker-b1"]
     assert inc.excluded["ghost"] == "in the include list but not found in the cluster"
     assert inc.excluded["worker-a2"] == "not in the include list"
 
-    exc = kt.discover(api, exclude=["worker-a2"])
+    exc = kt.discover(api, node_filter=kt.NodeFilter(exclude=["worker-a2"]))
     assert exc.names == ["worker-a1", "worker-b1", "worker-b2"]
     assert exc.excluded["worker-a2"] == "in the exclude list"
 
@@ -112,13 +112,14 @@ def test_taints_exclude_unless_tolerated(apiserver: FakeApiServer) -> None:
     assert topo.excluded["gpu-1"] == "tainted nvidia.com/gpu=true:NoSchedule"
     assert topo.excluded["evicting"] == "tainted maintenance:NoExecute"
 
-    tolerant = kt.discover(
-        api,
-        tolerations=[{"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
-    )
+    gpu = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    tolerant = kt.discover(api, node_filter=kt.NodeFilter(tolerations=[gpu]))
     assert tolerant.names == ["gpu-1", "soft"]
     wrong_value = kt.discover(
-        api, tolerations=[{"key": "nvidia.com/gpu", "operator": "Equal", "value": "false"}]
+        api,
+        node_filter=kt.NodeFilter(
+            tolerations=[{"key": "nvidia.com/gpu", "operator": "Equal", "value": "false"}]
+        ),
     )
     assert wrong_value.names == ["soft"]
 
@@ -129,7 +130,7 @@ def test_zero_usable_nodes_names_every_filtered_node_and_why(apiserver: FakeApiS
         make_node("down", ready="False"),
         make_node("drained", unschedulable=True),
     )
-    with pytest.raises(kt.NoUsableNodes) as info:
+    with pytest.raises(kt.errors.NoUsableNodes) as info:
         kt.discover(apiserver.api_client())
     msg = str(info.value)
     assert "cp: control-plane node" in msg
@@ -148,13 +149,13 @@ def test_no_nodes_at_all(apiserver: FakeApiServer) -> None:
         lambda: apiserver.km["list v1/nodes"]
         << {"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": []}
     )
-    with pytest.raises(kt.NoUsableNodes, match="listed no nodes at all"):
+    with pytest.raises(kt.errors.NoUsableNodes, match="listed no nodes at all"):
         kt.discover(apiserver.api_client())
 
 
 def test_malformed_quantity_names_node_field_and_value(apiserver: FakeApiServer) -> None:
     apiserver.add_nodes(make_node("good"), make_node("bad", cpu="lots"))
-    with pytest.raises(kt.InvalidQuantity) as info:
+    with pytest.raises(kt.errors.InvalidQuantity) as info:
         kt.discover(apiserver.api_client())
     assert (
         "'bad'" in str(info.value)
@@ -167,7 +168,7 @@ def test_malformed_quantity_names_node_field_and_value(apiserver: FakeApiServer)
 
 def test_forbidden_list_nodes_says_verb_and_resource(apiserver: FakeApiServer) -> None:
     apiserver.on_loop(lambda: apiserver.km["list v1/nodes"] << 403 << FORBIDDEN_BODY)
-    with pytest.raises(kt.KubernetesForbidden) as info:
+    with pytest.raises(kt.errors.KubernetesForbidden) as info:
         kt.discover(apiserver.api_client())
     assert str(info.value).startswith("list nodes: forbidden")
     assert "cannot list resource" in str(info.value)  # the server's own explanation is kept
@@ -185,7 +186,7 @@ def test_unauthorized_is_its_own_error(apiserver: FakeApiServer) -> None:
         "message": "Unauthorized",
     }
     apiserver.on_loop(lambda: apiserver.km["list v1/nodes"] << 401 << body)
-    with pytest.raises(kt.KubernetesUnauthorized, match=r"^list nodes: unauthorized \(HTTP 401\)"):
+    with pytest.raises(kt.errors.KubernetesUnauthorized, match=r"^list nodes: unauthorized \(HTTP 401\)"):
         kt.discover(apiserver.api_client())
 
 
@@ -193,7 +194,7 @@ def test_unreachable_server_is_a_clear_error_not_a_hang() -> None:
     cfg = client.Configuration()
     cfg.host = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    with pytest.raises(kt.KubernetesUnreachable) as info:
+    with pytest.raises(kt.errors.KubernetesUnreachable) as info:
         kt.discover(client.ApiClient(cfg), request_timeout=5)
     assert time.monotonic() - started < 30
     assert str(info.value).startswith(f"list nodes: Kubernetes API server '{cfg.host}' is unreachable")
@@ -207,13 +208,35 @@ def test_kubeconfig_file_and_context(apiserver: FakeApiServer, tmp_path) -> None
     assert kt.discover(kubeconfig=path, context="fake").names == ["w1"]
     sent = apiserver.requests()[-1]
     assert sent.headers.get("Authorization") == "Bearer not-a-real-token"
-    with pytest.raises(kt.KubeConfigError, match="context 'nope'"):
+    with pytest.raises(kt.errors.KubeConfigError, match="context 'nope'"):
         kt.discover(kubeconfig=path, context="nope")
 
 
 def test_no_configuration_anywhere_is_a_clear_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    with pytest.raises(kt.KubeConfigError) as info:
+    with pytest.raises(kt.errors.KubeConfigError) as info:
         kt.discover()
     assert "file not found" in str(info.value) and "in-cluster" in str(info.value)
+
+
+def test_the_old_filter_keywords_fail_naming_node_filter(apiserver: FakeApiServer) -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"discover\(\) no longer takes label_selector, include: pass node_filter=k8s_topology.NodeFilter\(label_selector=..., include=...\)",
+    ):
+        kt.discover(apiserver.api_client(), label_selector="a=b", include=["w1"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        kt.discover(apiserver.api_client(), colour="blue")  # type: ignore[arg-type]
+    assert apiserver.requests() == []  # rejected before any API call
+
+
+def test_node_filter_rejects_bad_values_before_any_call() -> None:
+    with pytest.raises(kt.errors.InvalidOverride, match=r"include='w1'\): expected a list of node names"):
+        kt.NodeFilter(include="w1")
+    with pytest.raises(kt.errors.InvalidOverride, match="unknown key"):
+        kt.NodeFilter(tolerations=[{"keys": "a"}])
+    with pytest.raises(kt.errors.InvalidOverride, match="operator must be"):
+        kt.NodeFilter(tolerations=[{"key": "a", "operator": "Maybe"}])
+    assert kt.NodeFilter(include=["b", "a"]) == kt.NodeFilter(include={"a", "b"})
+    assert kt.NodeFilter(label_selector="") == kt.NodeFilter()

@@ -25,8 +25,9 @@ from parsl.providers import KubernetesProvider
 
 import k8s_topology as kt
 from k8s_topology._provider import PinnedKubernetesProvider
+from k8s_topology.testing import FakeApiServer
 
-from .conftest import FakeApiServer, acceptance_cluster, make_node
+from .conftest import acceptance_cluster, make_node
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -70,13 +71,20 @@ def cluster(apiserver: FakeApiServer) -> FakeApiServer:
     return apiserver
 
 
-def test_pod_body_pins_the_node_and_carries_node_name_and_python_m_command(cluster: FakeApiServer) -> None:
+DOWNWARD_NODE_NAME = {"fieldRef": {"fieldPath": "spec.nodeName"}}
+
+
+def test_pod_body_pins_the_node_and_carries_the_node_name_and_the_unchanged_command(
+    cluster: FakeApiServer,
+) -> None:
     provider = PinnedKubernetesProvider(
         "registry.example/parsl-worker:0.1.0",
         api_client=cluster.api_client(),
         namespace="parsl",
         image_pull_policy="IfNotPresent",
-        tolerations=[{"key": "dedicated", "operator": "Equal", "value": "parsl", "effect": "NoSchedule"}],
+        node_filter=kt.NodeFilter(
+            tolerations=[{"key": "dedicated", "operator": "Equal", "value": "parsl", "effect": "NoSchedule"}]
+        ),
         env={"PARSL_EXTRA": "1"},
         max_cpu=3.5,
         max_mem="12Gi",
@@ -89,14 +97,14 @@ def test_pod_body_pins_the_node_and_carries_node_name_and_python_m_command(clust
     (pod,) = pods_posted(cluster, "parsl")
     assert pinned_node(pod) == "worker-a1" == provider.job_nodes[job]
     (container,) = pod["spec"]["containers"]
-    assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in container[
-        "env"
-    ]
-    assert {"name": "PARSL_EXTRA", "value": "1"} in container["env"]
+    env = {e["name"]: e for e in container["env"]}
+    # The documented variable the pool reads, and the Kubernetes convention, both from the downward API.
+    assert env["PARSL_NODE_NAME"] == {"name": "PARSL_NODE_NAME", "valueFrom": DOWNWARD_NODE_NAME}
+    assert env["NODE_NAME"] == {"name": "NODE_NAME", "valueFrom": DOWNWARD_NODE_NAME}
+    assert env["PARSL_EXTRA"] == {"name": "PARSL_EXTRA", "value": "1"}
     assert container["command"] == ["/bin/bash"]
-    script = container["args"][1]
-    assert "python -m parsl_affinity_htex.worker_pool --debug" in script
-    assert script.rstrip().endswith('--node-name "${NODE_NAME}"')
+    assert container["args"][0] == "-c"
+    assert container["args"][1].strip() == LAUNCH.strip()  # the executor's command, not rewritten
     assert container["image"] == "registry.example/parsl-worker:0.1.0"
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["resources"]["limits"] == {"cpu": "3.5", "memory": "12Gi"}
@@ -108,9 +116,12 @@ def test_pod_body_pins_the_node_and_carries_node_name_and_python_m_command(clust
     assert provider.resources[job]["pod_name"] == pod["metadata"]["name"]
 
 
-def test_the_node_name_really_reaches_the_pools_argv(cluster: FakeApiServer, tmp_path: Path) -> None:
-    """Run the pod's container command the way the kubelet would (bash, NODE_NAME from the downward API),
-    with a stand-in ``python`` that records its arguments."""
+def test_the_node_name_reaches_the_pool_through_its_environment(
+    cluster: FakeApiServer, tmp_path: Path
+) -> None:
+    """Run the pod's container command the way the kubelet would (bash, the downward-API variables
+    resolved from spec.nodeName, no KUBERNETES_SERVICE_HOST), with a stand-in ``python`` that records its
+    arguments and PARSL_NODE_NAME: the pool's command line is untouched and the variable names the node."""
     provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), nodes=["worker-b1"])
     provider.submit(LAUNCH, 1)
     (pod,) = pods_posted(cluster, "default")
@@ -118,13 +129,33 @@ def test_the_node_name_really_reaches_the_pools_argv(cluster: FakeApiServer, tmp
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake_python = bindir / "python"
-    fake_python.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {shlex.quote(str(tmp_path / "argv"))}\n')
+    record = shlex.quote(str(tmp_path / "argv"))
+    fake_python.write_text(
+        f'#!/bin/sh\necho "$PARSL_NODE_NAME" > {record}\nprintf "%s\\n" "$@" >> {record}\n'
+    )
     fake_python.chmod(fake_python.stat().st_mode | stat.S_IEXEC)
-    env = {"PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "NODE_NAME": "worker-b1"}
+    env = {"PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    for var in container["env"]:
+        if var.get("valueFrom") == DOWNWARD_NODE_NAME:
+            env[var["name"]] = "worker-b1"  # what the kubelet resolves after binding the pod
     subprocess.run([*container["command"], *container["args"]], env=env, check=True, timeout=30)
-    argv = (tmp_path / "argv").read_text().splitlines()
-    assert argv[:2] == ["-m", "parsl_affinity_htex.worker_pool"]
-    assert argv[-2:] == ["--node-name", "worker-b1"]
+    node_name, *argv = (tmp_path / "argv").read_text().splitlines()
+    assert node_name == "worker-b1"
+    assert argv == shlex.split(LAUNCH)[1:]
+    assert "--node-name" not in argv
+
+
+def test_env_given_by_the_user_wins_over_the_downward_api(cluster: FakeApiServer) -> None:
+    provider = PinnedKubernetesProvider(
+        "img:1", api_client=cluster.api_client(), nodes=["worker-a1"], env={"PARSL_NODE_NAME": "alias-a1"}
+    )
+    provider.submit(LAUNCH, 1)
+    (pod,) = pods_posted(cluster, "default")
+    env = pod["spec"]["containers"][0]["env"]
+    assert [e for e in env if e["name"] == "PARSL_NODE_NAME"] == [
+        {"name": "PARSL_NODE_NAME", "value": "alias-a1"}
+    ]
+    assert {"name": "NODE_NAME", "valueFrom": DOWNWARD_NODE_NAME} in env
 
 
 def test_blocks_spread_one_per_node_and_a_finished_pool_frees_its_node(cluster: FakeApiServer) -> None:
@@ -132,7 +163,7 @@ def test_blocks_spread_one_per_node_and_a_finished_pool_frees_its_node(cluster: 
     jobs = [provider.submit(LAUNCH, 1, f"parsl.htex.block-{i}") for i in range(4)]
     assert sorted(provider.job_nodes[j] for j in jobs) == provider.nodes
     assert sorted(pinned_node(p) for p in pods_posted(cluster, "default")) == provider.nodes
-    with pytest.raises(kt.NoNodeAvailable, match="every node already runs 1 pool"):
+    with pytest.raises(kt.errors.NoNodeAvailable, match="every node already runs 1 pool"):
         provider.submit(LAUNCH, 1)
 
     for j in jobs:
@@ -159,15 +190,39 @@ def test_submit_to_a_chosen_node_and_reject_unknown_nodes(cluster: FakeApiServer
     job = provider.submit_to("worker-b2", "process_worker_pool.py --block_id=7", 1)
     (pod,) = pods_posted(cluster, "default")
     assert pinned_node(pod) == "worker-b2" == provider.job_nodes[job]
-    # Not the affinity worker pool: the command passes through untouched (but NODE_NAME is still set).
-    assert pod["spec"]["containers"][0]["args"][1].strip() == "process_worker_pool.py --block_id=7"
-    with pytest.raises(kt.InvalidOverride, match="'worker-a1' is not served"):
+    assert (
+        pod["spec"]["containers"][0]["args"][1].strip() == "process_worker_pool.py --block_id=7"
+    )  # untouched
+    with pytest.raises(kt.errors.InvalidOverride, match="'worker-a1' is not served"):
         provider.submit_to("worker-a1", LAUNCH)
 
 
-def test_an_explicit_node_name_in_the_command_is_kept(cluster: FakeApiServer) -> None:
-    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), nodes=["worker-a1"])
-    assert provider.worker_command(LAUNCH + "--node-name worker-a1") == LAUNCH + "--node-name worker-a1"
+def test_one_node_filter_selects_the_nodes_and_the_pod_tolerations(cluster: FakeApiServer) -> None:
+    """The provider takes the same NodeFilter as discover(); with include_control_plane its pods tolerate
+    the control-plane role taint, so they can land where discovery said they may."""
+    node_filter = kt.NodeFilter(
+        label_selector="topology.kubernetes.io/zone=zone-a", include_control_plane=True
+    )
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), node_filter=node_filter)
+    assert provider.nodes == kt.discover(cluster.api_client(), node_filter=node_filter).names
+    assert provider.nodes == ["control-plane", "worker-a1", "worker-a2"]
+    provider.submit_to("control-plane", LAUNCH)
+    (pod,) = pods_posted(cluster, "default")
+    assert {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"} in pod["spec"][
+        "tolerations"
+    ]
+
+
+def test_the_removed_keywords_fail_naming_their_replacement(cluster: FakeApiServer) -> None:
+    api = cluster.api_client()
+    with pytest.raises(
+        TypeError, match=r"no longer takes tolerations: pass node_filter=k8s_topology.NodeFilter"
+    ):
+        PinnedKubernetesProvider("img:1", api_client=api, tolerations=[])  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match="no longer takes node_name_arg: the worker pool reads PARSL_NODE_NAME"
+    ):
+        PinnedKubernetesProvider("img:1", api_client=api, node_name_arg="--node-name")  # type: ignore[arg-type]
 
 
 def test_topology_and_get_graph_nodes(cluster: FakeApiServer) -> None:
@@ -186,16 +241,14 @@ def test_topology_and_get_graph_nodes(cluster: FakeApiServer) -> None:
 
 def test_construction_errors_are_clear(apiserver: FakeApiServer) -> None:
     apiserver.add_nodes(make_node("down", ready="False"))
-    with pytest.raises(kt.NoUsableNodes, match="down: NotReady"):
+    with pytest.raises(kt.errors.NoUsableNodes, match="down: NotReady"):
         PinnedKubernetesProvider("img:1", api_client=apiserver.api_client())
-    with pytest.raises(kt.InvalidOverride, match="image_pull_policy = 'Sometimes'"):
+    with pytest.raises(kt.errors.InvalidOverride, match="image_pull_policy = 'Sometimes'"):
         PinnedKubernetesProvider(
             "img:1", api_client=apiserver.api_client(), nodes=["x"], image_pull_policy="Sometimes"
         )
-    with pytest.raises(kt.InvalidOverride, match="unknown key"):
-        PinnedKubernetesProvider(
-            "img:1", api_client=apiserver.api_client(), nodes=["x"], tolerations=[{"keys": "a"}]
-        )
+    with pytest.raises(kt.errors.InvalidOverride, match="unknown key"):
+        kt.NodeFilter(tolerations=[{"keys": "a"}])  # checked before any provider or API call
 
 
 def test_forbidden_pod_creation_names_verb_and_resource(cluster: FakeApiServer) -> None:
@@ -207,7 +260,7 @@ def test_forbidden_pod_creation_names_verb_and_resource(cluster: FakeApiServer) 
     }
     cluster.on_loop(lambda: cluster.km["create v1/pods"] << 403 << body)
     provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), nodes=["worker-a1"])
-    with pytest.raises(kt.KubernetesForbidden, match=r"^create pods: forbidden"):
+    with pytest.raises(kt.errors.KubernetesForbidden, match=r"^create pods: forbidden"):
         provider.submit(LAUNCH, 1)
     assert provider.job_nodes == {}
 
@@ -253,7 +306,9 @@ def test_real_htex_starts_one_pinned_pool_per_node_and_removes_them(
             script = pod["spec"]["containers"][0]["args"][1]
             assert "python -m parsl_affinity_htex.worker_pool" in script
             assert f"--logdir={tmp_path}" in script  # formatted by the executor, passed through
-            assert script.rstrip().endswith('--node-name "${NODE_NAME}"')
+            assert "--node-name" not in script  # the node name travels in PARSL_NODE_NAME
+            names = {e["name"] for e in pod["spec"]["containers"][0]["env"] if "valueFrom" in e}
+            assert names == {"PARSL_NODE_NAME", "NODE_NAME"}
     finally:
         dfk.cleanup()
         parsl.clear()

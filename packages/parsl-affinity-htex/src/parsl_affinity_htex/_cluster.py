@@ -8,6 +8,7 @@ node) and cancels them at cleanup like any other block.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import re
 import shlex
@@ -19,6 +20,8 @@ import psutil
 import structlog
 from parsl.providers import LocalProvider
 
+from parsl_affinity_htex._children import carry_import_path
+from parsl_affinity_htex._errors import InvalidClusterSpecError
 from parsl_affinity_htex._executor import AffinityHighThroughputExecutor
 
 __all__ = ["LocalVirtualCluster", "LocalVirtualClusterProvider"]
@@ -28,17 +31,51 @@ log = structlog.get_logger(__name__)
 _BLOCK_ID = re.compile(r"--block_id=(\S+)")
 
 
+#: Provider options LocalVirtualClusterProvider sets itself: one block per node, one node per block.
+_FIXED_OPTIONS = ("init_blocks", "min_blocks", "max_blocks", "nodes_per_block")
+
+
 def _check_nodes(nodes: Mapping[str, int]) -> dict[str, int]:
-    if not isinstance(nodes, Mapping) or not nodes:
-        raise ValueError(f"nodes must be a non-empty mapping of node name -> worker slots, got {nodes!r}")
+    """``nodes`` as a plain dict, or InvalidClusterSpecError naming the bad part and what was expected."""
+    if not isinstance(nodes, Mapping):
+        raise InvalidClusterSpecError(
+            f"nodes must be a mapping of node name -> worker slots (e.g. {{'node-a': 2}}), "
+            f"got {type(nodes).__name__} {nodes!r}"
+        )
+    if not nodes:
+        raise InvalidClusterSpecError(
+            "nodes must be a non-empty mapping of node name -> worker slots (e.g. {'node-a': 2}), "
+            f"got {nodes!r}, which names no node"
+        )
     checked: dict[str, int] = {}
     for name, slots in nodes.items():
         if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
-            raise ValueError(f"node name must be a non-empty string without whitespace, got {name!r}")
+            raise InvalidClusterSpecError(
+                f"node name must be a non-empty string without whitespace, got {name!r}"
+            )
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
-            raise ValueError(f"slots of node {name!r} must be an integer >= 1, got {slots!r}")
+            raise InvalidClusterSpecError(f"slots of node {name!r} must be an integer >= 1, got {slots!r}")
         checked[name] = slots
     return checked
+
+
+def _check_provider_options(options: Mapping[str, Any]) -> None:
+    """Options LocalVirtualClusterProvider fixes itself, or that LocalProvider does not take, fail here."""
+    for key in _FIXED_OPTIONS:
+        if key in options:
+            raise InvalidClusterSpecError(
+                f"{key} is fixed by LocalVirtualClusterProvider (one block per node), got {key}={options[key]!r}"
+            )
+    accepted = sorted(
+        name
+        for name in inspect.signature(LocalProvider.__init__).parameters
+        if name != "self" and name not in _FIXED_OPTIONS
+    )
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InvalidClusterSpecError(
+            f"unknown provider option(s) {unknown}; LocalVirtualClusterProvider takes {accepted}"
+        )
 
 
 class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
@@ -46,17 +83,14 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
 
     Blocks are fixed at one per node (init = min = max). When Parsl launches a block, the provider gives it the
     first node (in declaration order) without a running block, so a replacement block takes over a lost node.
+    Every pool runs on this machine with this process's import path (``env PYTHONPATH=...``, whatever the
+    executor's ``launch_cmd``; a command that already starts ``env PYTHONPATH=`` keeps its own).
     """
 
     def __init__(self, nodes: Mapping[str, int], **kwargs: Any) -> None:
         self.nodes = _check_nodes(nodes)
         count = len(self.nodes)
-        for key in ("init_blocks", "min_blocks", "max_blocks", "nodes_per_block"):
-            if key in kwargs:
-                raise ValueError(
-                    f"{key} is fixed by LocalVirtualClusterProvider (one block per node), "
-                    f"got {key}={kwargs[key]!r}"
-                )
+        _check_provider_options(kwargs)
         super().__init__(init_blocks=count, min_blocks=count, max_blocks=count, nodes_per_block=1, **kwargs)
         self.job_nodes: dict[str, str] = {}
         self._job_started: dict[str, float] = {}  # job id -> psutil create_time of its pool process
@@ -81,7 +115,7 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
         slots = self.nodes[node]
         # PARSL_CORES makes the pool size its workers by the node's slots, not by this machine's cores.
         node_cmd = (
-            f"PARSL_CORES={slots} {command} --node-name {shlex.quote(node)} "
+            f"PARSL_CORES={slots} {carry_import_path(command)} --node-name {shlex.quote(node)} "
             f"--max_workers_per_node={slots}"
         )
         job_id = str(super().submit(node_cmd, tasks_per_node, job_name=f"{job_name}.{node}"))
@@ -102,8 +136,10 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
 
     def jobs_of(self, node: str) -> list[str]:
         """Job ids (pool launches) that ran or run ``node``'s pool, oldest first."""
-        if node not in self.nodes:
-            raise KeyError(f"unknown virtual node {node!r}; nodes are {sorted(self.nodes)}")
+        if not isinstance(node, str) or node not in self.nodes:
+            raise InvalidClusterSpecError(
+                f"unknown virtual node {node!r}; expected one of {sorted(self.nodes)}"
+            )
         return [job_id for job_id, n in self.job_nodes.items() if n == node]
 
     def _running_group(self, job_id: str) -> int | None:
@@ -127,6 +163,12 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
 
     def kill_node(self, node: str, sig: int = signal.SIGKILL) -> None:
         """Kill ``node``'s running pool and its workers (process group) -- simulates losing a machine."""
+        try:
+            sig = signal.Signals(sig)
+        except (TypeError, ValueError):
+            raise InvalidClusterSpecError(
+                f"sig must be a signal number (e.g. signal.SIGKILL), got {sig!r}"
+            ) from None
         killed = False
         for job_id in self.jobs_of(node):
             group = self._running_group(job_id)
@@ -169,9 +211,17 @@ class LocalVirtualCluster:
         **kwargs: Any,
     ) -> AffinityHighThroughputExecutor:
         """An AffinityHighThroughputExecutor on this cluster; ``kwargs`` go to the executor."""
+        if not isinstance(label, str) or not label.strip():
+            raise InvalidClusterSpecError(f"label must be a non-empty string, got {label!r}")
         if "provider" in kwargs:
-            raise ValueError(
-                "LocalVirtualCluster.executor() makes its own provider; pass provider_options instead"
+            raise InvalidClusterSpecError(
+                "LocalVirtualCluster.executor() makes its own provider; pass provider_options instead, "
+                f"got provider={kwargs['provider']!r}"
+            )
+        if provider_options is not None and not isinstance(provider_options, Mapping):
+            raise InvalidClusterSpecError(
+                "provider_options must be a mapping of LocalProvider options or None, "
+                f"got {type(provider_options).__name__} {provider_options!r}"
             )
         kwargs.setdefault("max_workers_per_node", max(self.nodes.values()))
         # All pools run on this machine: loopback only. Probing every interface (upstream's default) can pick

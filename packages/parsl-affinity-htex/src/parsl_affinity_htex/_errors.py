@@ -15,6 +15,7 @@ __all__ = [
     "AffinitySpecError",
     "InsecureTransportWarning",
     "InterchangeLost",
+    "InvalidClusterSpecError",
     "NodeUnavailable",
     "NotOnAffinityWorker",
 ]
@@ -62,6 +63,14 @@ class AffinitySpecError(InvalidResourceSpecification):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.message, self.key))
+
+
+class InvalidClusterSpecError(ValueError):
+    """A bad argument of ``LocalVirtualCluster`` / ``LocalVirtualClusterProvider`` (raised when it is given).
+
+    The message names the argument, the bad value and what was expected (e.g. ``nodes`` must be a non-empty
+    mapping of node name -> worker slots).
+    """
 
 
 class InsecureTransportWarning(UserWarning):

@@ -32,9 +32,11 @@ from parsl.executors.high_throughput.executor import (
     HTEXFuture,
 )
 from parsl.jobs.states import TERMINAL_STATES
+from parsl.providers import LocalProvider
 from parsl.serialize import pack_apply_message
 from parsl.serialize.errors import SerializationError
 
+from parsl_affinity_htex._children import import_path_argv
 from parsl_affinity_htex._errors import InsecureTransportWarning, InterchangeLost
 from parsl_affinity_htex._logging import parsl_log
 from parsl_affinity_htex._protocol import NODES_COMMAND, STATS_COMMAND
@@ -68,12 +70,26 @@ UNENCRYPTED_EXPOSURE: Final = (
 )
 
 
-def default_worker_launch_cmd(python: str = sys.executable) -> str:
-    """Upstream's pool launch command template, running our pool with ``python -m`` instead of a script."""
+def _template_literal(text: str) -> str:
+    """``text`` as a literal in the pool command template, which upstream ``str.format``s twice.
+
+    (Once in ``initialize_scaling`` with the executor's settings, once per block with ``block_id``.)
+    """
+    return text.replace("{", "{{{{").replace("}", "}}}}")
+
+
+def default_worker_launch_cmd(python: str = sys.executable, *, import_path: bool = True) -> str:
+    """Upstream's pool launch command template, running our pool with ``python -m`` instead of a script.
+
+    ``import_path``: prefix ``env PYTHONPATH=<this process's import path>`` (see ``_children``), for pools
+    started on this machine; off for pools on other machines, whose own environment must stay in charge.
+    """
     if not DEFAULT_LAUNCH_CMD.startswith(_UPSTREAM_POOL_SCRIPT):
         raise RuntimeError(f"unexpected upstream DEFAULT_LAUNCH_CMD {DEFAULT_LAUNCH_CMD!r}; parsl changed?")
+    argv = [*(import_path_argv() if import_path else ()), python]
     return (
-        f"{shlex.quote(python)} -m parsl_affinity_htex.worker_pool "
+        _template_literal(shlex.join(argv))
+        + " -m parsl_affinity_htex.worker_pool "
         + DEFAULT_LAUNCH_CMD[len(_UPSTREAM_POOL_SCRIPT) :]
     )
 
@@ -82,16 +98,26 @@ def default_interchange_launch_cmd(
     grace_period: float,
     python: str = sys.executable,
     allowed_nodes: Mapping[str, int | None] | Iterable[str] | None = None,
+    *,
+    import_path: bool = True,
 ) -> list[str]:
-    """``python -m parsl_affinity_htex.interchange --grace-period S [--allowed-nodes JSON]``.
+    """``[env PYTHONPATH=...] python -m parsl_affinity_htex.interchange --grace-period S [--allowed-nodes JSON]``.
 
-    Upstream's constructor keyword arguments still arrive pickled on stdin.
+    The interchange always runs on this machine, as a child of the executor: ``import_path`` (default on)
+    hands it this process's import path without touching ``os.environ``. Upstream's constructor keyword
+    arguments still arrive pickled on stdin.
     """
-    cmd = [python, "-m", "parsl_affinity_htex.interchange", "--grace-period", repr(float(grace_period))]
+    cmd = [*(import_path_argv() if import_path else ()), python, "-m", "parsl_affinity_htex.interchange"]
+    cmd += ["--grace-period", repr(float(grace_period))]
     allowed = parse_allowed_nodes(allowed_nodes)
     if allowed is not None:
         cmd += ["--allowed-nodes", json.dumps(allowed, sort_keys=True)]
     return cmd
+
+
+def _starts_pools_here(provider: object) -> bool:
+    """Whether the pools this provider starts run on this machine (upstream's default is a LocalProvider)."""
+    return provider is None or isinstance(provider, LocalProvider)
 
 
 @dataclass
@@ -180,7 +206,10 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         claims another node name, or one pool too many, is told to shut down and listed in ``affinity_stats()``.
 
     ``launch_cmd`` and ``interchange_launch_cmd`` default to ``python -m parsl_affinity_htex.worker_pool`` and
-    ``python -m parsl_affinity_htex.interchange`` with this interpreter. Encryption stays on by default;
+    ``python -m parsl_affinity_htex.interchange`` with this interpreter. The default interchange command, and
+    the default pool command when the provider is a ``LocalProvider`` (pools on this machine), carry this
+    process's import path (``env PYTHONPATH=...``, see ``child_pythonpath``); a given command is used as is.
+    Encryption stays on by default;
     ``encrypted=False`` emits an InsecureTransportWarning saying what it exposes, and logs it in parsl.log.
     All other keyword arguments go to HighThroughputExecutor.
     """
@@ -223,7 +252,8 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         super().__init__(
             label=label,
             encrypted=encrypted,
-            launch_cmd=launch_cmd or default_worker_launch_cmd(),
+            launch_cmd=launch_cmd
+            or default_worker_launch_cmd(import_path=_starts_pools_here(kwargs.get("provider"))),
             interchange_launch_cmd=(
                 interchange_launch_cmd
                 or default_interchange_launch_cmd(
@@ -245,7 +275,7 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
 
     # ----- submission ----------------------------------------------------------------------------------------
     def validate_resource_spec(self, resource_specification: dict[str, Any]) -> None:
-        """Accept ``node``/``_saga_node_affinity``, ``affinity`` and numeric ``priority``; raise AffinitySpecError."""
+        """Accept ``node`` (or its alias, _spec.LEGACY_NODE_KEY), ``affinity`` and numeric ``priority``; raise AffinitySpecError."""
         parse_resource_spec(resource_specification, self.default_affinity)
 
     def submit(

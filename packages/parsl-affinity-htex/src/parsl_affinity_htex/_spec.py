@@ -17,6 +17,7 @@ from parsl_affinity_htex._errors import AffinitySpecError
 
 __all__ = [
     "AFFINITY_CONTEXT_KEY",
+    "LEGACY_NODE_KEY",
     "NODE_KEYS",
     "SPEC_KEYS",
     "TaskAffinity",
@@ -24,8 +25,14 @@ __all__ = [
     "parse_resource_spec",
 ]
 
-#: Keys that name the node. ``_saga_node_affinity`` is what the SAGA DataFlowKernel seed writes.
-NODE_KEYS: Final = ("node", "_saga_node_affinity")
+# ---- compatibility: the only place parsl-affinity-htex handles a name of the original SAGA-Parsl fork ----
+#: The resource-specification key the original SAGA-Parsl fork's DataFlowKernel writes: an alias of ``node``
+#: (both may be given if they name the same node). See README "Compatibility".
+LEGACY_NODE_KEY: Final = "_saga_node_affinity"
+# ---- end of compatibility ----
+
+#: Keys that name the node: ``node`` and its alias LEGACY_NODE_KEY.
+NODE_KEYS: Final = ("node", LEGACY_NODE_KEY)
 #: Every key this executor accepts in a resource specification.
 SPEC_KEYS: Final = frozenset({*NODE_KEYS, "affinity", "priority"})
 #: Key of the task message's ``context`` that carries ``(node, hard)`` to the interchange. It is deliberately
@@ -85,7 +92,7 @@ def parse_resource_spec(
             raise AffinitySpecError(f"{key!r} must be a non-empty node name (str), got {value!r}", key=key)
         if node is not None and value != node:
             raise AffinitySpecError(
-                f"'node' ({node!r}) and '_saga_node_affinity' ({value!r}) name different nodes", key=key
+                f"'node' ({node!r}) and {LEGACY_NODE_KEY!r} ({value!r}) name different nodes", key=key
             )
         node = value
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 __all__ = ["AffinityStats", "ConnectedNode", "NodeChange", "RunRecord"]
@@ -10,9 +10,12 @@ __all__ = ["AffinityStats", "ConnectedNode", "NodeChange", "RunRecord"]
 
 @dataclass(frozen=True)
 class RunRecord:
-    """Where and when a task really ran, measured on the worker (wall-clock epoch seconds).
+    """Where and when a task really ran, measured on the worker.
 
-    Planners compare these with their predicted placements; ``hostname`` differs from ``node`` when several
+    The project's one record of a run: executor futures carry it (``AffinityFuture.run_record``, times in
+    wall-clock epoch seconds), saga-dfk's run reports keep it per task (moved onto their plan clock with
+    :meth:`relative_to`) and saga_graphs' Gantt charts and ``span()`` read it (it has the ``node``,
+    ``start`` and ``end`` of their ``TaskRun`` protocol). ``hostname`` differs from ``node`` when several
     node-labelled pools share one machine (the local virtual cluster) or when pods are named after nodes.
     """
 
@@ -25,6 +28,10 @@ class RunRecord:
     def duration(self) -> float:
         """Seconds the task body took on the worker."""
         return self.end - self.start
+
+    def relative_to(self, origin: float) -> RunRecord:
+        """The same run on a clock whose zero is ``origin`` (e.g. a planner's first round)."""
+        return replace(self, start=self.start - origin, end=self.end - origin)
 
 
 @dataclass(frozen=True)

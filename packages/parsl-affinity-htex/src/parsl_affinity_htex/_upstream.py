@@ -113,7 +113,15 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
     f"{_HTEX}.HighThroughputExecutor._start_local_interchange_process": (
         "9c2d6fb8e17414f431ac6be28de1d91c87c6a252afcd6bddb53f1f18ba3dcf42",
         "relied on: pickles the interchange kwargs to the stdin of interchange_launch_cmd, which "
-        "parsl_affinity_htex.interchange.main reads; sets interchange_proc, which our watchdog polls",
+        "parsl_affinity_htex.interchange.main reads; sets interchange_proc, which our watchdog polls; Popens "
+        "the command with this process's environment (no env=), so our default command carries the import "
+        "path itself (env PYTHONPATH=..., parsl_affinity_htex._children)",
+    ),
+    f"{_HTEX}.HighThroughputExecutor.initialize_scaling": (
+        "fc1d00d54e9b1133f7a9e1b12e629564a942889ed6e95fb2219bf53155f81cf6",
+        "relied on: str.formats launch_cmd once with the executor's settings (_get_launch_command formats it "
+        "again per block), so parsl_affinity_htex._executor.default_worker_launch_cmd escapes its literal "
+        "text (import path, interpreter) for both passes",
     ),
     f"{_HTEX}.HighThroughputExecutor.shutdown": (
         "00a09e0bf087d54522d85d42db7cf0e29b090af8c94fc2ec34935cdfc373fb57",
@@ -197,7 +205,8 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
     "parsl.providers.local.local.LocalProvider.submit": (
         "63a0b7a9de4e8a48e81cdff7d8e33459de6238dbc88dbd24e6595ce4a2913dd0",
         "relied on by parsl_affinity_htex._cluster.LocalVirtualClusterProvider: the job runs in its own process "
-        "group and resources[job_id]['remote_pid'] is its pid (kill_node)",
+        "group and resources[job_id]['remote_pid'] is its pid (kill_node); the command runs as a line of a bash "
+        "script on this machine, so a leading `env PYTHONPATH=...` (the import path) reaches the pool",
     ),
     "parsl.providers.local.local.LocalProvider.status": (
         "a2cd3ee6c4badbf381aa4ed28279253be9475b1ee97cd6267ed627b46afd496c",
@@ -335,6 +344,7 @@ ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {
         "_filter_scale_in_ids",
         "job_ids_to_block",
     ),
+    f"{_HTEX}.HighThroughputExecutor.initialize_scaling": ("launch_cmd",),
     f"{_HTEX}.HighThroughputExecutor._get_launch_command": ("launch_cmd",),
     "parsl.executors.high_throughput.zmq_pipes.CommandClient.__init__": (
         "_lock",

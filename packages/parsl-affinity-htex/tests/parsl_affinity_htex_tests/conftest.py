@@ -1,13 +1,14 @@
 """Fixtures that run real AffinityHighThroughputExecutor clusters: a real DFK, the affinity interchange process and
 one real node-labelled worker pool process per virtual node (no mocks). Every process is torn down, also when a
 test fails: DFK cleanup under a deadline, then SIGKILL of every pool process group and of the interchange.
+
+Nothing here exports PYTHONPATH: the executor and the virtual cluster hand the children this process's import
+path themselves (parsl_affinity_htex.child_pythonpath), as they do for users.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import threading
 import time
 import uuid
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import parsl
-import pytest
 from parsl.config import Config
 from parsl.dataflow.dflow import DataFlowKernel
 
@@ -27,44 +27,13 @@ from parsl_affinity_htex import (
     LocalVirtualClusterProvider,
     NodeChange,
 )
+from repo_support.waiting import wait_until
 
 NODES: Mapping[str, int] = {"node-a": 2, "node-b": 2, "node-c": 1}
 #: Pools need 10-20 s to register on a busy 2-core machine (spawning workers, scanning installed packages).
 STARTUP_TIMEOUT_S = 150.0
 GRACE_S = 3.0
 HEARTBEAT_THRESHOLD_S = 6
-
-
-@pytest.fixture(scope="session", autouse=True)
-def child_pythonpath() -> Iterator[None]:
-    """Hand this interpreter's sys.path to child processes.
-
-    The interchange and the pools run first-party modules with ``python -m``; inside a Pants test sandbox (a PEX
-    venv) they find them only through PYTHONPATH built from sys.path (FIELD-NOTES §2).
-    """
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, period: float = 0.2) -> None:
-    """Poll ``predicate`` until true; fail the test naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception as e:  # the interchange may not answer yet
-            last_error = e
-        time.sleep(period)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error!r})")
 
 
 @dataclass

@@ -17,9 +17,11 @@ import pytest
 from parsl import python_app
 from parsl.dataflow.futures import AppFuture
 
-from parsl_affinity_htex import AffinityFuture, AffinitySpecError, NodeChange, NodeUnavailable, RunRecord
+from parsl_affinity_htex import AffinityFuture, NodeChange, RunRecord
+from parsl_affinity_htex.errors import AffinitySpecError, NodeUnavailable
+from repo_support.waiting import wait_until
 
-from .conftest import GRACE_S, NODES, RunningCluster, running_cluster, wait_until
+from .conftest import GRACE_S, NODES, RunningCluster, running_cluster
 
 pytestmark = pytest.mark.timeout(600)
 

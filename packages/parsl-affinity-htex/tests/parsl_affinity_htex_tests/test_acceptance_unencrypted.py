@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 from parsl import python_app
 
-from parsl_affinity_htex import AffinityHighThroughputExecutor, InsecureTransportWarning, InterchangeLost
+from parsl_affinity_htex import AffinityHighThroughputExecutor
+from parsl_affinity_htex.errors import InsecureTransportWarning, InterchangeLost
+from repo_support.waiting import wait_until
 
 from .conftest import (
     RunningCluster,
     cleanup_with_deadline,
     running_cluster,
-    wait_until,
 )
 
 pytestmark = pytest.mark.timeout(600)

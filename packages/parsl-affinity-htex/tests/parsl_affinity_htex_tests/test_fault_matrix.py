@@ -27,15 +27,12 @@ import pytest
 from parsl import python_app
 from parsl.serialize import pack_apply_message
 
-from parsl_affinity_htex import (
-    AffinityHighThroughputExecutor,
-    AffinitySpecError,
-    InterchangeLost,
-    NodeUnavailable,
-)
+from parsl_affinity_htex import AffinityHighThroughputExecutor
 from parsl_affinity_htex._spec import AFFINITY_CONTEXT_KEY
 from parsl_affinity_htex._task import TASK_EXECUTOR
+from parsl_affinity_htex.errors import AffinitySpecError, InterchangeLost, NodeUnavailable
 from parsl_affinity_htex.worker_pool import resolve_node_name
+from repo_support.waiting import wait_until
 
 from .conftest import (
     GRACE_S,
@@ -44,7 +41,6 @@ from .conftest import (
     RunningCluster,
     cleanup_with_deadline,
     running_cluster,
-    wait_until,
 )
 from .faults import ExtraPools, Watched, require, run_record_of
 

@@ -19,8 +19,8 @@ import zmq
 from parsl.executors.high_throughput.manager_selector import RandomManagerSelector
 from parsl.serialize import deserialize
 
-from parsl_affinity_htex import AffinitySpecError, NodeUnavailable
 from parsl_affinity_htex._spec import AFFINITY_CONTEXT_KEY
+from parsl_affinity_htex.errors import AffinitySpecError, NodeUnavailable
 from parsl_affinity_htex.interchange import AffinityInterchange
 
 

@@ -8,6 +8,7 @@ with a real MonitoringHub writing sqlite, and the ``node`` rows are counted. Rea
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 import sys
 import uuid
@@ -23,7 +24,10 @@ from parsl.executors.high_throughput.executor import DEFAULT_LAUNCH_CMD
 from parsl.monitoring import MonitoringHub
 from parsl.providers import LocalProvider
 
-from .conftest import STARTUP_TIMEOUT_S, cleanup_with_deadline, running_cluster, wait_until
+from parsl_affinity_htex import child_pythonpath
+from repo_support.waiting import wait_until
+
+from .conftest import STARTUP_TIMEOUT_S, cleanup_with_deadline, running_cluster
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -55,10 +59,11 @@ def _stock_rows(tmp: Path) -> int:
         label=f"stock-{uuid.uuid4().hex[:6]}",
         address="127.0.0.1",
         encrypted=False,
-        # upstream's defaults run scripts from PATH, which a test venv may not have on it
+        # upstream's defaults run scripts from PATH, which a test venv may not have on it; a given launch_cmd
+        # is used as is, so it carries our import path itself (the workers import this module's `nap`)
         interchange_launch_cmd=[sys.executable, "-m", "parsl.executors.high_throughput.interchange"],
-        launch_cmd=f"{sys.executable} -m parsl.executors.high_throughput.process_worker_pool "
-        + DEFAULT_LAUNCH_CMD.split(" ", 1)[1],
+        launch_cmd=f"env PYTHONPATH={shlex.quote(child_pythonpath())} {sys.executable} -m "
+        "parsl.executors.high_throughput.process_worker_pool " + DEFAULT_LAUNCH_CMD.split(" ", 1)[1],
         max_workers_per_node=1,
         heartbeat_period=1,
         heartbeat_threshold=6,

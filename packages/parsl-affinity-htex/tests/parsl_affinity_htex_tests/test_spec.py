@@ -13,12 +13,11 @@ from parsl.executors.errors import InvalidResourceSpecification
 
 from parsl_affinity_htex import (
     AffinityHighThroughputExecutor,
-    AffinitySpecError,
     LocalVirtualCluster,
     LocalVirtualClusterProvider,
-    NodeUnavailable,
 )
 from parsl_affinity_htex._spec import TaskAffinity, parse_resource_spec
+from parsl_affinity_htex.errors import AffinitySpecError, NodeUnavailable
 
 
 @pytest.mark.parametrize(
@@ -116,15 +115,20 @@ def test_executor_rejects_bad_default_affinity() -> None:
 def test_executor_launches_children_with_python_dash_m() -> None:
     import sys
 
+    from parsl_affinity_htex import child_pythonpath
+
     ex = AffinityHighThroughputExecutor(affinity_grace_period=7.5)
     assert list(ex.interchange_launch_cmd) == [
+        "env",
+        f"PYTHONPATH={child_pythonpath()}",
         sys.executable,
         "-m",
         "parsl_affinity_htex.interchange",
         "--grace-period",
         "7.5",
     ]
-    assert ex.launch_cmd.startswith(f"{sys.executable} -m parsl_affinity_htex.worker_pool ")
+    assert f" {sys.executable} -m parsl_affinity_htex.worker_pool " in ex.launch_cmd
+    assert ex.launch_cmd.startswith("env PYTHONPATH=")  # upstream's default provider: a LocalProvider
     assert "{block_id}" in ex.launch_cmd  # still upstream's template
     assert ex.encrypted is True
 

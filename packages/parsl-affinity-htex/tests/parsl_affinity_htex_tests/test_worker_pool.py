@@ -6,7 +6,8 @@ import platform
 
 import pytest
 
-from parsl_affinity_htex import NotOnAffinityWorker, current_node
+from parsl_affinity_htex import current_node
+from parsl_affinity_htex.errors import NotOnAffinityWorker
 from parsl_affinity_htex.worker_pool import NodeAwareManager, get_arg_parser, resolve_node_name
 
 

@@ -2,23 +2,31 @@
 
 Usage: ``dfk = saga_dfk.load(SagaConfig(executors=[AffinityHighThroughputExecutor(...)]))``; apps are
 plain ``@python_app``s; ``dfk.execute()`` (explicit mode) or rolling rounds plan and release them.
+
+Errors live in one namespace, :mod:`saga_dfk.errors` (``except saga_dfk.errors.SagaDfkError`` catches them
+all). Where a task ran is the executor's ``parsl_affinity_htex.RunRecord``, also in run reports.
 """
 
+from . import errors
 from ._config import SagaConfig
-from ._dfk import ActualRun, SagaDataFlowKernel, TaskAssignment
-from ._errors import EmptyTopologyError, InvalidSagaConfigError, NoPlannableExecutorError, SagaDfkError
+from ._dfk import SagaDataFlowKernel, TaskAssignment
 from ._loader import load
+from ._network_source import KubernetesNetworkSource, NetworkEvent, NetworkSource
 from ._report import load_report
+from ._version import distribution_version as _distribution_version
 
 __all__ = [
-    "ActualRun",
-    "EmptyTopologyError",
-    "InvalidSagaConfigError",
-    "NoPlannableExecutorError",
+    "KubernetesNetworkSource",
+    "NetworkEvent",
+    "NetworkSource",
     "SagaConfig",
     "SagaDataFlowKernel",
-    "SagaDfkError",
     "TaskAssignment",
+    "errors",
     "load",
     "load_report",
 ]
+
+#: This package's version, from its installed metadata (the one version in its BUILD file); "0+unknown"
+#: when run from a source tree without installed metadata.
+__version__: str = _distribution_version()

@@ -1,4 +1,4 @@
-"""The ``saga-dfk`` command: ``demo``, ``plan GRAPH.json``, ``report RUN.json``.
+"""The ``saga-dfk`` command: ``demo``, ``plan GRAPH.json``, ``report RUN.json``; ``--version``.
 
 Console script and ``python -m saga_dfk`` both call :func:`main`. Errors a user can fix (bad file,
 unknown scheduler, bad --nodes) print one line to stderr and exit with status 2.
@@ -18,12 +18,11 @@ import structlog
 
 import saga_graphs
 
+from ._config import canonical_scheduler
 from ._errors import SagaDfkError
-from ._report import load_report, summarize_report
+from ._report import gantt_tasks, load_report, summarize_report
 
-__all__ = ["main", "parse_nodes"]
-
-DEFAULT_BANDWIDTH = 1.25e9
+__all__ = ["main", "parse_nodes", "versions"]
 
 
 def parse_nodes(text: str) -> dict[str, int]:
@@ -51,13 +50,43 @@ def parse_nodes(text: str) -> dict[str, int]:
 
 
 def _scheduler_arg(text: str) -> str | list[str]:
+    """``--scheduler heft`` -> ``"HEFT"``, ``cpop,heft`` -> ``["CPOP", "HEFT"]``: any case, as SagaConfig takes."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    return names[0] if len(names) == 1 else names
+    return canonical_scheduler(names[0] if len(names) == 1 else names)
+
+
+def versions() -> dict[str, str]:
+    """Distribution name -> ``__version__`` of the four packages saga-dfk is made of."""
+    import k8s_topology
+    import parsl_affinity_htex
+
+    from . import __version__
+
+    return {
+        "saga-dfk": __version__,
+        "saga-graphs": saga_graphs.__version__,
+        "parsl-affinity-htex": parsl_affinity_htex.__version__,
+        "k8s-topology": k8s_topology.__version__,
+    }
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print every package's version and exit (imports them only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        print("\n".join(f"{name} {version}" for name, version in versions().items()))
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saga-dfk", description="Plan Parsl workflows with SAGA and run every task on its planned node."
+    )
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the versions of saga-dfk and its three packages"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -90,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="summarize a run report and draw its Gantt chart")
     report.add_argument("run", help="run report JSON written by saga-dfk")
     report.add_argument("--gantt", default=None, help="Gantt HTML path (default: RUN.html)")
+    report.add_argument(
+        "--force", action="store_true", help="overwrite the Gantt HTML if it exists (default: refuse)"
+    )
     return parser
 
 
@@ -130,14 +162,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     data: Any = json.loads(Path(args.graph).read_text())
     graph = saga_graphs.TaskGraph.from_dict(data)
     if args.network:
-        spec = json.loads(Path(args.network).read_text())
+        network = saga_graphs.Network.from_spec(json.loads(Path(args.network).read_text()))
     else:
-        spec = {
-            "nodes": [{"name": n, "slots": s, "speed": 1.0} for n, s in parse_nodes(args.nodes).items()],
-            "links": [],
-            "default_bandwidth": DEFAULT_BANDWIDTH,
-        }
-    network = saga_graphs.Network.from_spec(spec)
+        network = saga_graphs.Network(default_bandwidth=saga_graphs.DEFAULT_BANDWIDTH)
+        for name, slots in parse_nodes(args.nodes).items():
+            network.add_node(name, slots=slots)
     schedule = saga_graphs.plan(graph, network, _scheduler_arg(args.scheduler))
     schedule.validate(graph, network)
     print(f"{'task':>20} {'node':>10} {'slot':>4} {'start':>8} {'end':>8}")
@@ -161,10 +190,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from ._demo import schedule_from_report
 
     report = load_report(args.run)
-    print(summarize_report(report))
     gantt = Path(args.gantt) if args.gantt else Path(args.run).with_suffix(".html")
+    if gantt.exists() and not args.force:  # e.g. the demo's own chart of this run: never clobber it silently
+        raise FileExistsError(
+            f"{gantt} exists (the demo writes RUN.html too); pass --force to overwrite it or --gantt NEW.html"
+        )
+    print(summarize_report(report))
     schedule, actual = schedule_from_report(report)
-    saga_graphs.gantt_html(schedule, gantt, actual=actual)
+    saga_graphs.gantt_html(schedule, gantt, actual=actual, tasks=gantt_tasks(report))
     print(f"gantt: {gantt}")
     return 0
 

@@ -8,8 +8,11 @@ that inspects ``dfk.config`` as a ``parsl.Config`` keeps working.
 
 from __future__ import annotations
 
+import inspect
 import math
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from parsl.config import Config
@@ -18,7 +21,7 @@ import saga_graphs
 
 from ._errors import InvalidSagaConfigError
 
-__all__ = ["PLANNING_MODES", "SagaConfig"]
+__all__ = ["PLANNING_MODES", "SagaConfig", "canonical_scheduler"]
 
 PLANNING_MODES = ("explicit", "rolling")
 
@@ -32,13 +35,74 @@ def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> flo
     return float(value)
 
 
+def canonical_scheduler(scheduler: str | Sequence[str]) -> str | list[str]:
+    """A scheduler name, or a portfolio (list) of names, in saga_graphs' canonical spelling.
+
+    Names are case-insensitive and may carry surrounding blanks (``"heft"``, ``" Heft "`` -> ``"HEFT"``), as
+    in ``saga_graphs.plan`` and the ``--scheduler`` option of the CLI. A name saga_graphs does not know raises
+    ``saga_graphs.errors.UnknownSchedulerError``; anything that is not a name or a non-empty list of names
+    raises InvalidSagaConfigError.
+    """
+    if isinstance(scheduler, str):
+        names: list[object] = [scheduler]
+    elif isinstance(scheduler, Sequence):
+        names = list(scheduler)
+        if not names:
+            raise InvalidSagaConfigError("saga_scheduler portfolio is empty; expected at least one name")
+    else:
+        raise InvalidSagaConfigError(
+            "saga_scheduler must be a scheduler name or a list of names (a portfolio), "
+            f"got {type(scheduler).__name__} {scheduler!r}"
+        )
+    known = {name.lower(): name for name in saga_graphs.available_schedulers()}
+    canonical: list[str] = []
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidSagaConfigError(
+                f"saga_scheduler names must be strings, got {type(name).__name__} {name!r}"
+            )
+        found = known.get(name.strip().lower())
+        if found is None:
+            raise saga_graphs.errors.UnknownSchedulerError(
+                f"unknown SAGA scheduler {name!r}; expected one of {sorted(known.values())} (any case)"
+            )
+        canonical.append(found)
+    return canonical[0] if isinstance(scheduler, str) else canonical
+
+
+def _check_report_path(report_path: str | os.PathLike[str] | None) -> str | None:
+    """None, or a file path cleanup() can write: not empty, not a directory, no file where a folder must be."""
+    if report_path is None:
+        return None
+    if not isinstance(report_path, str | os.PathLike) or not isinstance(os.fspath(report_path), str):
+        raise InvalidSagaConfigError(
+            f"report_path must be a file path (str or os.PathLike) or None, "
+            f"got {type(report_path).__name__} {report_path!r}"
+        )
+    text = os.fspath(report_path)
+    if not text.strip():
+        raise InvalidSagaConfigError(f"report_path must be a non-empty file path, got {report_path!r}")
+    path = Path(text)
+    if path.is_dir():
+        raise InvalidSagaConfigError(
+            f"report_path {text!r} is a directory; expected the path of the report JSON file"
+        )
+    for parent in path.absolute().parents:
+        if parent.exists() and not parent.is_dir():
+            raise InvalidSagaConfigError(
+                f"report_path {text!r} cannot be written: {str(parent)!r} is a file, not a directory"
+            )
+    return text
+
+
 class SagaConfig(Config):
     """A Parsl Config plus the options of SAGA planning.
 
     Args:
-        saga_scheduler: a scheduler name known to ``saga_graphs.available_schedulers()`` (as in the
-            seed, ``"HEFT"``) or a list of names: a portfolio, the plan with the smallest predicted
-            makespan wins. Checked here, so a typo fails at config time, not mid-run.
+        saga_scheduler: a scheduler name known to ``saga_graphs.available_schedulers()`` (default
+            ``"HEFT"``; any case: ``"heft"`` is stored as ``"HEFT"``) or a list of names: a portfolio, the
+            plan with the smallest predicted makespan wins. Checked here, so a typo fails at config time,
+            not mid-run.
         cost_model: a ``saga_graphs.CostModel`` giving each task's cost (seconds on a speed-1 core) and
             output size (bytes); default ``UniformCostModel()``. A ``LearnedCostModel`` is fed with the
             observed durations.
@@ -48,10 +112,18 @@ class SagaConfig(Config):
             call ``execute()`` for them. ``"rolling"`` starts rounds by itself.
         settle_window: rolling rounds start once no task was submitted for this many seconds ...
         round_threshold: ... or as soon as this many tasks are held.
-        report_path: where ``cleanup()`` writes the run report JSON (None: no file).
-        network: a network spec (see CONTRACTS) to plan on instead of asking the executor.
-        topology: an object with ``to_network_spec(slots=...)`` (a ``k8s_topology.Topology``): its
-            bandwidths are used, restricted to nodes that have a connected pool.
+        report_path: where ``cleanup()`` writes the run report JSON, a ``str`` or ``os.PathLike`` (None: no
+            file); missing parent folders are created then, so only a path that can never be written (a
+            directory, a file in place of a folder) fails here.
+        network: a network spec (``saga_graphs.NetworkSpec``; schema in saga-graphs' README) to plan
+            on instead of asking the executor.
+        topology: an object with ``to_network_spec()`` (a ``k8s_topology.Topology``): its nodes and
+            bandwidths are used, restricted to nodes that have a connected pool (with its slots).
+        network_source: reports nodes joining, lost or changed besides the executor (a
+            ``saga_dfk.KubernetesNetworkSource``: a node deleted, cordoned or NotReady on the cluster
+            starts the same re-plan as a pool leaving). The kernel subscribes, starts it and stops it
+            in ``cleanup()``. If it has ``to_network_spec()`` and ``topology`` is not given, it is the
+            topology too (its live nodes and bandwidths).
         saga_executor: label of the executor whose tasks are planned; default: the first executor
             that reports connected nodes (``connected_nodes()``). Other executors' tasks (and the
             internal one that runs join_app bodies) pass through unplanned.
@@ -73,20 +145,33 @@ class SagaConfig(Config):
         planning: Literal["explicit", "rolling"] = "explicit",
         settle_window: float = 0.2,
         round_threshold: int = 1000,
-        report_path: str | None = None,
+        report_path: str | os.PathLike[str] | None = None,
         network: Mapping[str, Any] | None = None,
         topology: Any = None,
+        network_source: Any = None,
         saga_executor: str | None = None,
         min_nodes: int = 1,
         node_wait_timeout: float = 120.0,
         affinity: Literal["hard", "soft"] = "hard",
         time_budget: float = 60.0,
-        default_bandwidth: float = 1.25e9,
+        default_bandwidth: float = saga_graphs.DEFAULT_BANDWIDTH,
         max_replans: int = 3,
         **parsl_options: Any,
     ) -> None:
-        super().__init__(**parsl_options)
-        self.saga_scheduler: str | list[str] = self._check_scheduler(saga_scheduler)
+        accepted = sorted(n for n in inspect.signature(Config.__init__).parameters if n != "self")
+        unknown = sorted(set(parsl_options) - set(accepted))
+        if unknown:
+            raise InvalidSagaConfigError(
+                f"unknown SagaConfig option(s) {unknown}; expected SAGA options or parsl.Config options {accepted}"
+            )
+        try:
+            super().__init__(**parsl_options)
+        except Exception as exc:
+            # parsl.Config type-checks its arguments with typeguard, whose TypeCheckError is no ValueError.
+            if type(exc).__name__ != "TypeCheckError":
+                raise
+            raise InvalidSagaConfigError(f"bad parsl.Config option: {exc}") from exc
+        self.saga_scheduler: str | list[str] = canonical_scheduler(saga_scheduler)
         self.cost_model: saga_graphs.CostModel = (
             cost_model if cost_model is not None else saga_graphs.UniformCostModel()
         )
@@ -101,7 +186,7 @@ class SagaConfig(Config):
         if isinstance(round_threshold, bool) or not isinstance(round_threshold, int) or round_threshold < 1:
             raise InvalidSagaConfigError(f"round_threshold must be an int >= 1, got {round_threshold!r}")
         self.round_threshold = round_threshold
-        self.report_path = report_path
+        self.report_path: str | None = _check_report_path(report_path)
         if network is not None and not isinstance(network, Mapping):
             raise InvalidSagaConfigError(
                 f"network must be a network spec mapping, got {type(network).__name__}"
@@ -111,7 +196,21 @@ class SagaConfig(Config):
             raise InvalidSagaConfigError(
                 f"topology must have to_network_spec() (a k8s_topology.Topology), got {type(topology).__name__}"
             )
+        if network_source is not None and not all(
+            callable(getattr(network_source, m, None)) for m in ("subscribe", "start", "stop")
+        ):
+            raise InvalidSagaConfigError(
+                "network_source must have subscribe(), start() and stop() (a saga_dfk.KubernetesNetworkSource), "
+                f"got {type(network_source).__name__}"
+            )
+        self.network_source = network_source
+        if topology is None and callable(getattr(network_source, "to_network_spec", None)):
+            topology = network_source  # its live topology: nodes the cluster no longer offers drop out
         self.topology = topology
+        if saga_executor is not None and (not isinstance(saga_executor, str) or not saga_executor.strip()):
+            raise InvalidSagaConfigError(
+                f"saga_executor must be an executor label (a non-empty str) or None, got {saga_executor!r}"
+            )
         self.saga_executor = saga_executor
         if isinstance(min_nodes, bool) or not isinstance(min_nodes, int) or min_nodes < 1:
             raise InvalidSagaConfigError(f"min_nodes must be an int >= 1, got {min_nodes!r}")
@@ -125,20 +224,6 @@ class SagaConfig(Config):
         if isinstance(max_replans, bool) or not isinstance(max_replans, int) or max_replans < 0:
             raise InvalidSagaConfigError(f"max_replans must be an int >= 0, got {max_replans!r}")
         self.max_replans = max_replans
-
-    @staticmethod
-    def _check_scheduler(scheduler: str | Sequence[str]) -> str | list[str]:
-        """Fail at config time on a scheduler name saga_graphs does not know (the seed failed mid-run)."""
-        known = saga_graphs.available_schedulers()
-        names = [scheduler] if isinstance(scheduler, str) else list(scheduler)
-        if not names:
-            raise InvalidSagaConfigError("saga_scheduler portfolio is empty; expected at least one name")
-        for name in names:
-            if not isinstance(name, str) or name not in known:
-                raise saga_graphs.UnknownSchedulerError(
-                    f"unknown SAGA scheduler {name!r}; expected one of {sorted(known)}"
-                )
-        return scheduler if isinstance(scheduler, str) else names
 
     def __repr__(self) -> str:
         # parsl's RepresentationMixin cannot see through **parsl_options; show the saga part plainly.

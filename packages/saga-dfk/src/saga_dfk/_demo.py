@@ -1,4 +1,4 @@
-"""The built-in demo: the seed's diamond and a fork-join DAG, under SAGA planning and under stock placement.
+"""The built-in demo: a four-task diamond and a fork-join DAG, under SAGA planning and under stock placement.
 
 Runs on a local virtual cluster (parsl_affinity_htex) so it needs no cluster and finishes on a 2-core
 machine in about a minute. Task bodies sleep for their declared cost, so plan and reality can be
@@ -7,7 +7,6 @@ compared honestly; their outputs are real byte strings of the declared size.
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import tempfile
@@ -23,15 +22,16 @@ from parsl import python_app
 from parsl.dataflow.futures import AppFuture
 
 import saga_graphs
+from parsl_affinity_htex import RunRecord
 
 from ._config import SagaConfig
 from ._dfk import OPT_OUT_KEY
 from ._loader import load
+from ._report import actual_run, describe_planned_span, gantt_tasks
 
 __all__ = [
     "DEFAULT_NODES",
     "DemoResult",
-    "TableCostModel",
     "diamond_spec",
     "fork_join_spec",
     "run_demo",
@@ -55,7 +55,7 @@ class DemoTask:
 
 
 def diamond_spec() -> list[DemoTask]:
-    """The seed's diamond: t1 0.5 s -> (t2 2.0 s, t3 1.0 s) -> t4 0.5 s, free transfers."""
+    """The diamond: t1 0.5 s -> (t2 2.0 s, t3 1.0 s) -> t4 0.5 s, free transfers."""
     return [
         DemoTask("t1", 0.5, 0),
         DemoTask("t2", 2.0, 0, ("t1",)),
@@ -88,34 +88,6 @@ def fork_join_spec(stages: int = 3, width: int = 16, seed: int = 7) -> list[Demo
     return tasks
 
 
-class TableCostModel(saga_graphs.CostModel):
-    """Costs and sizes declared per task id (the demo knows each task's cost when it submits it).
-
-    The CostModel interface keys on (function name, task id); the demo's tasks share one function, so
-    the table is filled with each AppFuture's tid right after submission, before planning.
-    """
-
-    def __init__(self) -> None:
-        self.costs: dict[int, float] = {}
-        self.sizes: dict[int, float] = {}
-        self.observed: list[tuple[str, float, float]] = []
-
-    def declare(self, task_id: int, cost: float, size: float) -> None:
-        self.costs[task_id] = cost
-        self.sizes[task_id] = size
-
-    def cost(self, function_name: str, task_id: str | int | None = None) -> float:
-        return self.costs.get(int(task_id), 1.0) if task_id is not None else 1.0
-
-    def output_size(self, function_name: str, task_id: str | int | None = None) -> float:
-        return self.sizes.get(int(task_id), 0.0) if task_id is not None else 0.0
-
-    def observe(
-        self, function_name: str, duration: float, output_size: float = 0.0, *, speed: float = 1.0
-    ) -> None:
-        self.observed.append((function_name, duration * speed, output_size))
-
-
 def _make_app() -> Callable[..., AppFuture]:
     """The demo's app, built in a function so it is serialized by value (workers need not import us)."""
 
@@ -135,18 +107,22 @@ def _make_app() -> Callable[..., AppFuture]:
 
 
 def submit_workflow(
-    spec: Sequence[DemoTask], app: Callable[..., AppFuture], costs: TableCostModel | None
+    spec: Sequence[DemoTask], app: Callable[..., AppFuture], costs: saga_graphs.DeclaredCostModel | None
 ) -> dict[str, AppFuture]:
-    """Submit a workflow in topological order; declare each task's cost under its Parsl task id.
+    """Submit a workflow in topological order; declare each task's cost and size under the Parsl task id
+    its AppFuture got (the demo's tasks share one function, so only the task id tells them apart).
 
-    Without a cost table the tasks opt out of planning (``saga_plan: False``): stock placement.
+    Without a cost model the tasks opt out of planning (``saga_plan: False``): stock placement.
     """
     futures: dict[str, AppFuture] = {}
     for task in spec:
         extra = {} if costs is not None else {"parsl_resource_specification": {OPT_OUT_KEY: False}}
         fut = app(task.key, task.cost, task.size, *[futures[p] for p in task.parents], **extra)
         if costs is not None:
-            costs.declare(fut.tid, task.cost, task.size)
+            costs.declare(fut.tid, cost=task.cost, output_size=task.size)
+            set_label = getattr(fut.task_record["dfk"], "set_task_label", None)
+            if set_label is not None:  # the caller's name for the task, for the report and the chart
+                set_label(fut, task.key)
         futures[task.key] = fut
     return futures
 
@@ -214,20 +190,11 @@ def _wait_for_nodes(executor: Any, nodes: Mapping[str, int], timeout: float = 90
     return time.monotonic() - start
 
 
-def _span(futures: Mapping[str, AppFuture]) -> float | None:
-    """Latest end minus earliest start of the tasks' run records (worker clocks)."""
-    records = [f.task_record.get("exec_fu") for f in futures.values()]
-    runs: list[Any] = [getattr(r, "run_record", None) for r in records]
-    runs = [r for r in runs if r is not None]
-    if not runs:
-        return None
-    return max(r.end for r in runs) - min(r.start for r in runs)
-
-
-def _report_span(runs: Sequence[Mapping[str, Any]]) -> float | None:
-    if not runs:
-        return None
-    return max(float(r["end"]) for r in runs) - min(float(r["start"]) for r in runs)
+def _run_records(futures: Mapping[str, AppFuture]) -> list[RunRecord]:
+    """The RunRecords of the tasks that ran (worker clocks), from their executor futures: the executor's
+    own for stock tasks, saga-dfk's proxy (which carries the same record) for planned ones."""
+    runs = (getattr(f.task_record.get("exec_fu"), "run_record", None) for f in futures.values())
+    return [r for r in runs if r is not None]
 
 
 def _warm_up(app: Callable[..., AppFuture], slots: int) -> None:
@@ -239,29 +206,23 @@ def _warm_up(app: Callable[..., AppFuture], slots: int) -> None:
         fut.result()
 
 
-def schedule_from_report(report: Mapping[str, Any]) -> tuple[saga_graphs.Schedule, dict[str, Any]]:
-    """Rebuild the combined plan and the actual runs from a run report (for Gantt charts)."""
+def schedule_from_report(report: Mapping[str, Any]) -> tuple[saga_graphs.Schedule, dict[str, RunRecord]]:
+    """Rebuild the combined plan and the actual runs (RunRecords on the plan clock) from a run report,
+    for Gantt charts."""
     placements: dict[str, saga_graphs.Placement] = {}
-    actual: dict[str, Any] = {}
+    actual: dict[str, RunRecord] = {}
     for row in report["tasks"]:
-        name = f"{row['name']} {row['function']}"
+        name = str(row["name"])  # the task id (t13); function and label come from gantt_tasks(report)
         p = row.get("planned")
         if p:
             placements[name] = saga_graphs.Placement(
                 name, p["node"], int(p.get("slot", 0)), p["start"], p["end"]
             )
-        a = row.get("actual")
-        if a:
-            actual[name] = _Run(a["node"], a["start"], a["end"])
+        run = actual_run(row)
+        if run is not None:
+            actual[name] = run
     scheduler = report.get("scheduler")
     return saga_graphs.Schedule(placements, str(scheduler), {}), actual
-
-
-@dataclass(frozen=True)
-class _Run:
-    node: str
-    start: float
-    end: float
 
 
 def _table(report: Mapping[str, Any], keys: Mapping[int, str]) -> str:
@@ -296,11 +257,8 @@ def run_demo(
     out = out if out is not None else sys.stdout  # looked up per call: sys.stdout may be replaced
 
     began = time.monotonic()
-    # The interchange and pools run `python -m parsl_affinity_htex...`; from a PEX or a source checkout
-    # they find our modules only through PYTHONPATH.
-    paths = [os.path.abspath(p) for p in sys.path if p]
-    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths + inherited))
+    # The interchange and pools (`python -m parsl_affinity_htex...`) get our import path from the virtual
+    # cluster itself, on their command line: nothing to export (the user's os.environ stays as it is).
     nodes = dict(nodes or DEFAULT_NODES)
     report = Path(report_path)
     gantt = report.with_suffix(".html")
@@ -311,7 +269,7 @@ def run_demo(
         f"({sum(nodes.values())} slots), scheduler {scheduler}\n"
     )
     app = _make_app()
-    costs = TableCostModel()
+    costs = saga_graphs.DeclaredCostModel()  # each task declared under its task id as it is submitted
     executor_options: dict[str, Any] = {
         "heartbeat_period": 2,
         "heartbeat_threshold": 10,
@@ -335,7 +293,7 @@ def run_demo(
         out.write(f"pools connected: {len(nodes)}/{len(nodes)} nodes after {waited:.1f} s\n")
         _warm_up(app, sum(nodes.values()))
 
-        out.write("\n== diamond (seed costs: t1 0.5 s -> t2 2.0 s, t3 1.0 s -> t4 0.5 s; free transfers)\n")
+        out.write("\n== diamond (costs: t1 0.5 s -> t2 2.0 s, t3 1.0 s -> t4 0.5 s; free transfers)\n")
         diamond = submit_workflow(diamond_spec(), app, costs)
         dfk.execute()
         for fut in diamond.values():
@@ -361,9 +319,8 @@ def run_demo(
         fj_keys = {f.tid: k for k, f in forkjoin.items()}
         out.write(_table(saga_report, fj_keys) + "\n")
         fj_rows = [r for r in saga_report["tasks"] if r["id"] in fj_ids]
-        planned_iv = [(r["planned"]["start"], r["planned"]["end"]) for r in fj_rows if r["planned"]]
-        planned_fj = max(e for _, e in planned_iv) - min(s for s, _ in planned_iv) if planned_iv else None
-        saga_fj = _report_span([r["actual"] for r in fj_rows if r["actual"]])
+        planned_fj = saga_graphs.span(dfk.saga_assignments[t] for t in fj_ids if t in dfk.saga_assignments)
+        saga_fj = saga_graphs.span(_run_records(forkjoin))
         per_node: dict[str, int] = {}
         for r in fj_rows:
             if r["actual"]:
@@ -385,19 +342,18 @@ def run_demo(
             with _Progress(out, "stock", len(spec), stock_count):
                 for fut in stock_futs.values():
                     fut.result()
-            stock_span = _span(stock_futs)
+            stock_runs = _run_records(stock_futs)
+            stock_span = saga_graphs.span(stock_runs)
             stock_nodes: dict[str, int] = {}
-            for fut in stock_futs.values():
-                run = getattr(fut.task_record.get("exec_fu"), "run_record", None)
-                if run is not None:
-                    stock_nodes[run.node] = stock_nodes.get(run.node, 0) + 1
+            for run in stock_runs:
+                stock_nodes[run.node] = stock_nodes.get(run.node, 0) + 1
             out.write(f"where stock tasks ran: {dict(sorted(stock_nodes.items()))}\n")
     finally:
         dfk.cleanup()
     dfk.write_report(report)
     final = dfk.run_report()
     schedule, actual = schedule_from_report(final)
-    saga_graphs.gantt_html(schedule, gantt, actual=actual)
+    saga_graphs.gantt_html(schedule, gantt, actual=actual, tasks=gantt_tasks(final))
 
     fid = final["fidelity"]
     diamond_nodes = {
@@ -419,7 +375,12 @@ def run_demo(
     out.write("\n== summary\n")
     out.write(f"diamond ran on: {diamond_nodes}\n")
     if planned_fj is not None:
-        out.write(f"fork-join planned makespan: {planned_fj:.2f} s\n")
+        fj_planned = [dfk.saga_assignments[t] for t in fj_ids if t in dfk.saga_assignments]
+        _, fj_text = describe_planned_span(fj_planned, f"{len(fj_planned)} fork-join tasks")
+        out.write(f"fork-join planned makespan: {fj_text}\n")
+        all_planned = [r["planned"] for r in final["tasks"] if r.get("planned")]
+        _, all_text = describe_planned_span(all_planned, f"{len(all_planned)} tasks in the report")
+        out.write(f"report planned makespan (diamond + fork-join, as `saga-dfk report` prints): {all_text}\n")
     if saga_fj is not None:
         out.write(f"fork-join actual makespan under SAGA: {saga_fj:.2f} s\n")
     if stock_span is not None:

@@ -8,13 +8,15 @@ Design (why it looks like this):
   holds it; a planning round tags it (fresh resource specification dict with node, priority, affinity)
   and then calls upstream ``launch_if_ready``, which launches it once its dependencies are done.
 * Dependency callbacks that saga-dfk adds itself bind their task with ``functools.partial`` (by value);
-  the seed's closure-in-a-loop bug launched the last task of a loop once per dependency.
+  a callback that closed over the loop variable instead would launch the loop's last task once per
+  dependency, and never the others.
 * ``launch_task`` returns a proxy future: when the executor future fails because the task's node was
   lost (``ManagerLost`` for a running task, ``NodeUnavailable`` for a queued hard-affinity task), the
   task is re-planned on the remaining nodes and resubmitted before upstream ever sees a failure; every
-  other outcome (results and user exceptions) is copied to the proxy unchanged.
+  other outcome (results and user exceptions) is copied to the proxy unchanged, and the proxy carries the
+  executor future's ``run_record`` (parsl_affinity_htex.RunRecord) like the executor's own futures do.
 * The AppFutures of planned tasks get a subclass whose ``result()``/``exception()`` first release what
-  is held, so waiting before ``execute()`` no longer hangs (the seed's trap).
+  is held, so waiting on a held task before ``execute()`` cannot wait forever.
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ from parsl.dataflow.taskrecord import TaskRecord
 from parsl.executors.high_throughput.errors import ManagerLost
 
 import saga_graphs
+from parsl_affinity_htex import RunRecord
 
 from ._config import SagaConfig
 from ._errors import EmptyTopologyError, NoPlannableExecutorError
 
-__all__ = ["OPT_OUT_KEY", "ActualRun", "SagaDataFlowKernel", "TaskAssignment"]
+__all__ = ["OPT_OUT_KEY", "SagaDataFlowKernel", "TaskAssignment"]
 
 log = structlog.get_logger(__name__)
 
@@ -66,16 +69,6 @@ class TaskAssignment:
     slot: int = 0
 
 
-@dataclass(frozen=True)
-class ActualRun:
-    """Where and when a task really ran (from the executor future's run_record), on the plan clock."""
-
-    node: str
-    start: float
-    end: float
-    hostname: str | None = None
-
-
 @dataclass(eq=False)
 class _SagaTask:
     """saga-dfk's bookkeeping for one planned task (the Parsl TaskRecord stays the source of truth)."""
@@ -90,9 +83,18 @@ class _SagaTask:
     done: bool = False
     error: BaseException | None = None
     assignment: TaskAssignment | None = None
-    actual: ActualRun | None = None
+    actual: RunRecord | None = None  # the executor future's run_record, on the plan clock (relative_to t0)
     replans: list[dict[str, Any]] = field(default_factory=list)
     dynamic: bool = False
+    label: str | None = None  # the caller's name for the task (set_task_label), for reports and charts
+    failure: BaseException | None = None  # what the AppFuture finished with when the task failed
+
+
+class _RunFuture(Future):
+    """What launch_task returns for a planned task: once the task succeeded, ``run_record`` is the
+    RunRecord of its (last) run, exactly as on the executor's AffinityFuture (worker epoch seconds)."""
+
+    run_record: RunRecord | None = None
 
 
 class _SagaAppFuture(AppFuture):
@@ -117,7 +119,7 @@ def _is_node_loss(exc: BaseException) -> bool:
     if isinstance(exc, ManagerLost):
         return True
     try:
-        from parsl_affinity_htex import NodeUnavailable
+        from parsl_affinity_htex.errors import NodeUnavailable
     except ImportError:  # pragma: no cover - parsl_affinity_htex is a hard dependency
         return False
     return isinstance(exc, NodeUnavailable)
@@ -127,8 +129,8 @@ class SagaDataFlowKernel(DataFlowKernel):
     """A DataFlowKernel that plans its tasks with SAGA and tags each with its planned node.
 
     Install it with ``saga_dfk.load(SagaConfig(...))`` so ``@python_app`` code is unchanged.
-    Attributes ``saga_assignments`` (task id -> TaskAssignment) and its seed alias
-    ``_saga_task_assignments`` hold the current plan.
+    Attribute ``saga_assignments`` (task id -> TaskAssignment) holds the current plan (also reachable as
+    ``_saga_task_assignments``, the one compatibility name of saga-dfk: see README "Compatibility").
     """
 
     def __init__(self, config: SagaConfig) -> None:
@@ -142,6 +144,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._saga_tasks: dict[int, _SagaTask] = {}
         self._held: dict[int, _SagaTask] = {}
         self._lost_nodes: set[str] = set()
+        self._source_lost: set[str] = set()  # reported lost by the network source (e.g. cordoned)
         self._unplanned: set[int] = set()
         self._last_submit = time.monotonic()
         self._stopping = threading.Event()
@@ -149,9 +152,11 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._round = 0
         self._last_fixed = 0
         self._rounds: list[dict[str, Any]] = []
-        self._network_specs: list[dict[str, Any]] = []
+        self._network: saga_graphs.Network | None = None  # the latest round's network
         self.saga_assignments: dict[int, TaskAssignment] = {}
-        self._saga_task_assignments = self.saga_assignments  # the seed's name for the same plan
+        # Compatibility (the only one in saga-dfk; README "Compatibility"): the name the original SAGA-Parsl
+        # fork's DataFlowKernel gave this dict. The same dict object, never rebound, so the two cannot differ.
+        self._saga_task_assignments = self.saga_assignments
         self.saga_report_path: str | None = config.report_path
         super().__init__(config)
         self._planned_label = self._choose_executor(config)
@@ -159,6 +164,9 @@ class SagaDataFlowKernel(DataFlowKernel):
         executor: Any = self.executors[self._planned_label]
         if callable(getattr(executor, "add_node_listener", None)):
             executor.add_node_listener(self._on_node_change)
+        if config.network_source is not None:  # e.g. the Kubernetes node watch
+            config.network_source.subscribe(self._on_network_event)
+            config.network_source.start()
         self._planner = threading.Thread(target=self._planner_loop, name="saga-planner", daemon=True)
         self._planner.start()
         threading.Thread(target=self._warm_up_planner, name="saga-warm-up", daemon=True).start()
@@ -235,7 +243,7 @@ class SagaDataFlowKernel(DataFlowKernel):
             raise st.error
         exec_fu = super().launch_task(task_record)
         st.launched = True
-        proxy: Future = Future()
+        proxy = _RunFuture()
         exec_fu.add_done_callback(partial(self._on_exec_done, st, proxy))  # st bound by value
         return proxy
 
@@ -252,6 +260,8 @@ class SagaDataFlowKernel(DataFlowKernel):
             except Exception:  # pragma: no cover - errors already delivered to the futures
                 log.exception("saga.cleanup_release_failed")
         self._stopping.set()
+        if self._saga_config.network_source is not None:
+            self._saga_config.network_source.stop()
         with self._cond:
             self._cond.notify_all()
         super().cleanup()
@@ -281,6 +291,15 @@ class SagaDataFlowKernel(DataFlowKernel):
                 "replanned": sum(1 for t in tasks if t.replans),
             }
 
+    def set_task_label(self, task: AppFuture | int, label: str) -> None:
+        """Give a planned task the caller's name (e.g. ``"s0.3"``): shown in the run report (``label``)
+        and on Gantt charts instead of the function name. Unknown (unplanned) tasks are ignored."""
+        tid = task if isinstance(task, int) else task.tid
+        with self._state_lock:
+            st = self._saga_tasks.get(tid)
+            if st is not None:
+                st.label = str(label)
+
     def run_report(self) -> dict[str, Any]:
         """Planned vs actual per task, planned/actual makespan and fidelity, as a JSON-able dict."""
         from ._report import build_report
@@ -290,11 +309,11 @@ class SagaDataFlowKernel(DataFlowKernel):
             return build_report(
                 tasks=tasks,
                 rounds=list(self._rounds),
-                network=self._network_specs[-1] if self._network_specs else None,
+                network=self._network.to_spec() if self._network is not None else None,
                 scheduler=self._saga_config.saga_scheduler,
                 planning=self._saga_config.planning,
                 t0=self._t0,
-                lost_nodes=sorted(self._lost_nodes),
+                lost_nodes=sorted(self._lost_nodes | self._source_lost),
             )
 
     def write_report(self, path: str | Path) -> Path:
@@ -375,7 +394,8 @@ class SagaDataFlowKernel(DataFlowKernel):
             with self._plan_lock:
                 graph = saga_graphs.TaskGraph()
                 graph.add_task("warm-up", 1.0)
-                network = saga_graphs.Network.from_spec({"nodes": [{"name": "warm-up", "slots": 1}]})
+                network = saga_graphs.Network()
+                network.add_node("warm-up")
                 scheduler = self._saga_config.saga_scheduler
                 saga_graphs.plan(graph, network, scheduler, time_budget=self._saga_config.time_budget)
         except Exception as exc:  # only an optimisation: the real round reports real errors
@@ -413,7 +433,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                 return
             self._round += 1
             try:
-                schedule, spec = self._plan(batch, self._round)
+                schedule, network = self._plan(batch, self._round)
             except Exception as exc:
                 log.error("plan.failed", round=self._round, tasks=len(batch), error=repr(exc))
                 for st in batch:
@@ -432,7 +452,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                     "predicted_makespan": schedule.makespan,
                     "fixed": self._last_fixed,
                     "portfolio": {k: v for k, v in dict(schedule.portfolio).items()},
-                    "nodes": [n["name"] for n in spec["nodes"]],
+                    "nodes": list(network),
                 }
             )
             self._release(batch)
@@ -445,8 +465,9 @@ class SagaDataFlowKernel(DataFlowKernel):
             DataFlowKernel.launch_if_ready(self, st.record)
 
     # ------------------------------------------------------------------ planning
-    def _network_spec(self) -> dict[str, Any]:
-        """The network to plan on: config override, k8s topology, or the executor's connected nodes."""
+    def _live_network(self) -> saga_graphs.Network:
+        """The network to plan on: config override, k8s topology, or the executor's connected nodes;
+        only live nodes."""
         cfg = self._saga_config
         executor: Any = self.executors[self._planned_label]
         connected: Mapping[str, Any] | None = None
@@ -464,59 +485,53 @@ class SagaDataFlowKernel(DataFlowKernel):
                     break
                 time.sleep(0.2)
         if cfg.network is not None:
-            spec = json.loads(json.dumps(cfg.network))
+            network = saga_graphs.Network.from_spec(cfg.network)
         elif cfg.topology is not None:
-            known = set(getattr(cfg.topology, "names", None) or [])
-            slots = {name: int(node.slots) for name, node in (connected or {}).items() if name in known}
-            spec = cfg.topology.to_network_spec(slots=slots or None)
-            if connected is not None:
-                spec["nodes"] = [n for n in spec["nodes"] if n["name"] in connected]
+            network = saga_graphs.Network.from_spec(cfg.topology.to_network_spec())
+            if connected is not None:  # the connected nodes, with the slots their pools really have
+                network = network.restrict(connected).with_slots(
+                    {name: int(node.slots) for name, node in connected.items() if name in network}
+                )
         else:
             assert connected is not None
-            spec = {
-                "nodes": [
-                    {"name": name, "slots": int(node.slots), "speed": 1.0}
-                    for name, node in sorted(connected.items())
-                ],
-                "links": [],
-                "default_bandwidth": cfg.default_bandwidth,
-            }
-        spec["nodes"] = [n for n in spec.get("nodes", []) if n["name"] not in self._lost_nodes]
-        names = {n["name"] for n in spec["nodes"]}
-        spec["links"] = [
-            link for link in spec.get("links", []) if link["source"] in names and link["target"] in names
-        ]
-        if not spec["nodes"]:
+            network = saga_graphs.Network(default_bandwidth=cfg.default_bandwidth)
+            for name, node in sorted(connected.items()):
+                network.add_node(name, slots=int(node.slots))
+        network = network.restrict(
+            name for name in network if name not in self._lost_nodes and name not in self._source_lost
+        )
+        if not len(network):
             raise EmptyTopologyError(
                 f"no node to plan on for executor {self._planned_label!r}: "
                 f"{'the configured network/topology has no usable nodes' if cfg.network is not None or cfg.topology is not None else f'no worker pool connected within node_wait_timeout={cfg.node_wait_timeout}s'}"
                 f"{f' (lost: {sorted(self._lost_nodes)})' if self._lost_nodes else ''}"
             )
-        if len(spec["nodes"]) < cfg.min_nodes:
-            log.info("saga.fewer_nodes", wanted=cfg.min_nodes, have=sorted(names))
-        self._network_specs.append(spec)
-        return spec
+        if len(network) < cfg.min_nodes:
+            log.info("saga.fewer_nodes", wanted=cfg.min_nodes, have=sorted(network))
+        self._network = network
+        return network
 
     def _fixed_placements(
-        self, spec: Mapping[str, Any], exclude: set[int]
+        self, network: saga_graphs.Network, exclude: set[int]
     ) -> dict[str, saga_graphs.Placement]:
         """Placements of planned, unfinished tasks on live nodes: the schedule a new round builds on."""
-        slots = {n["name"]: int(n.get("slots", 1)) for n in spec["nodes"]}
+        nodes = network.nodes
         out: dict[str, saga_graphs.Placement] = {}
         for st in self._saga_tasks.values():
             a = st.assignment
             if a is None or st.done or st.tid in exclude or st.error is not None:
                 continue
-            if a.node not in slots or a.slot >= slots[a.node]:
+            if a.node not in nodes or a.slot >= nodes[a.node].slots:
                 continue
             out[st.name] = saga_graphs.Placement(st.name, a.node, a.slot, a.start, a.end)
         return out
 
-    def _plan(self, batch: Sequence[_SagaTask], round_no: int) -> tuple[saga_graphs.Schedule, dict[str, Any]]:
+    def _plan(
+        self, batch: Sequence[_SagaTask], round_no: int
+    ) -> tuple[saga_graphs.Schedule, saga_graphs.Network]:
         """One SAGA call for the batch, starting after the already-placed load."""
         cfg = self._saga_config
-        spec = self._network_spec()
-        network = saga_graphs.Network.from_spec(spec)
+        network = self._live_network()
         graph = saga_graphs.TaskGraph()
         in_batch = {st.tid for st in batch}
         for st in batch:
@@ -526,7 +541,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         first = self._t0 is None
         now = 0.0 if first else self._now()
         with self._state_lock:
-            fixed = self._fixed_placements(spec, in_batch) if not first else {}
+            fixed = self._fixed_placements(network, in_batch) if not first else {}
         self._last_fixed = len(fixed)
         for st in batch:
             for pid in st.parents:
@@ -535,7 +550,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                     continue  # finished (or unplanned) parent: its output is already there
                 if parent.name in fixed and parent.name not in graph.tasks:
                     p = fixed[parent.name]
-                    speed = next(float(n.get("speed", 1.0)) for n in spec["nodes"] if n["name"] == p.node)
+                    speed = network.speed(p.node)
                     graph.add_task(parent.name, (p.end - p.start) * speed)
                 size = float(cfg.cost_model.output_size(parent.func_name, parent.tid))
                 graph.add_dependency(parent.name, st.name, size=size)
@@ -554,12 +569,12 @@ class SagaDataFlowKernel(DataFlowKernel):
             "saga.round_planned",
             round=round_no,
             tasks=len(batch),
-            nodes=len(spec["nodes"]),
+            nodes=len(network),
             scheduler=schedule.scheduler,
             predicted_makespan=schedule.makespan,
             seconds=round(time.perf_counter() - started, 4),
         )
-        return schedule, spec
+        return schedule, network
 
     def _assign(self, batch: Sequence[_SagaTask], schedule: saga_graphs.Schedule, round_no: int) -> None:
         """Store the plan, log task.assigned, give each task a FRESH resource specification dict."""
@@ -603,12 +618,15 @@ class SagaDataFlowKernel(DataFlowKernel):
         )
 
     # ------------------------------------------------------------------ reality and node loss
-    def _on_app_done(self, st: _SagaTask, _fut: Future) -> None:
+    def _on_app_done(self, st: _SagaTask, fut: Future) -> None:
         # No notify: the planner loop waits for held tasks, not for finished ones.
+        # The AppFuture is done: exception() returns at once (the task's own error or a DependencyError).
+        exc = None if fut.cancelled() else Future.exception(fut)
         with self._state_lock:
             st.done = True
+            st.failure = exc
 
-    def _on_exec_done(self, st: _SagaTask, proxy: Future, fut: Future) -> None:
+    def _on_exec_done(self, st: _SagaTask, proxy: _RunFuture, fut: Future) -> None:
         """Record reality, feed the cost model, re-plan on node loss, else copy the outcome unchanged."""
         exc = fut.exception()
         if (
@@ -620,19 +638,17 @@ class SagaDataFlowKernel(DataFlowKernel):
             self._replan_pool.submit(self._replan_and_resubmit, st, proxy, exc)
             return
         if exc is None:
-            self._record_actual(st, fut)
+            proxy.run_record = self._record_actual(st, fut)
             proxy.set_result(fut.result())
         else:
             proxy.set_exception(exc)
 
-    def _record_actual(self, st: _SagaTask, fut: Future) -> None:
-        run = getattr(fut, "run_record", None)
+    def _record_actual(self, st: _SagaTask, fut: Future) -> RunRecord | None:
+        """Keep the executor future's run_record (on the plan clock) and feed the cost model; returns it."""
+        run: RunRecord | None = getattr(fut, "run_record", None)
         if run is None:
-            return
-        t0 = self._t0 if self._t0 is not None else 0.0
-        st.actual = ActualRun(
-            node=str(run.node), start=float(run.start) - t0, end=float(run.end) - t0, hostname=run.hostname
-        )
+            return None
+        st.actual = run.relative_to(self._t0 if self._t0 is not None else 0.0)
         a = st.assignment
         log.info(
             "task.ran",
@@ -647,17 +663,13 @@ class SagaDataFlowKernel(DataFlowKernel):
             size = float(len(pickle.dumps(fut.result())))
         except Exception:
             size = 0.0
-        speed = 1.0
-        if self._network_specs:
-            for node in self._network_specs[-1]["nodes"]:
-                if node["name"] == st.actual.node:
-                    speed = float(node.get("speed", 1.0))
+        network = self._network
+        speed = network.speed(st.actual.node) if network is not None and st.actual.node in network else 1.0
         try:
-            self._saga_config.cost_model.observe(
-                st.func_name, max(0.0, float(run.end) - float(run.start)), size, speed=speed
-            )
+            self._saga_config.cost_model.observe(st.func_name, max(0.0, run.duration), size, speed=speed)
         except Exception as exc:  # a cost model must never break the run
             log.warning("cost_model.observe_failed", function=st.func_name, error=repr(exc))
+        return run
 
     def _on_node_change(self, change: Any) -> None:
         """Executor node listener: on loss, re-plan the tasks planned there that have not been submitted."""
@@ -679,7 +691,20 @@ class SagaDataFlowKernel(DataFlowKernel):
                 and not st.done
             ]
         if victims:
-            self._replan_pool.submit(self._replan, victims, f"node {node} lost")
+            why = getattr(change, "reason", "")  # a NetworkEvent says why (e.g. "cordoned ...")
+            self._replan_pool.submit(self._replan, victims, f"node {node} lost" + (f": {why}" if why else ""))
+
+    def _on_network_event(self, event: Any) -> None:
+        """Network-source listener: a node the cluster lost (deleted, cordoned, NotReady) is lost for
+        planning exactly like a pool leaving; ``joined`` makes it plannable again; ``changed`` needs
+        nothing (later rounds read the source's live topology). Tasks already dispatched there keep running."""
+        kind, node = getattr(event, "kind", None), getattr(event, "node", None)
+        log.info("network.changed", kind=kind, node=node, reason=getattr(event, "reason", ""))
+        if node is None or kind not in ("joined", "lost"):
+            return
+        with self._state_lock:
+            (self._source_lost.add if kind == "lost" else self._source_lost.discard)(node)
+        self._on_node_change(event)
 
     def _replan(self, victims: Sequence[_SagaTask], reason: str) -> list[_SagaTask]:
         """Plan the victims again on the remaining nodes; only tasks not yet submitted are changed."""
@@ -695,7 +720,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                     return []
                 old = {st.tid: st.assignment.node if st.assignment else None for st in todo}
                 try:
-                    schedule, _spec = self._plan(todo, round_no)
+                    schedule, network = self._plan(todo, round_no)
                 except Exception as exc:
                     log.error("replan.failed", tasks=[st.tid for st in todo], error=repr(exc))
                     for st in todo:
@@ -725,7 +750,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                         "scheduler": schedule.scheduler,
                         "predicted_makespan": schedule.makespan,
                         "portfolio": dict(schedule.portfolio),
-                        "nodes": [n["name"] for n in _spec["nodes"]],
+                        "nodes": list(network),
                     }
                 )
                 return todo
@@ -733,7 +758,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                 for lock in locks:
                     lock.release()
 
-    def _replan_and_resubmit(self, st: _SagaTask, proxy: Future, exc: BaseException) -> None:
+    def _replan_and_resubmit(self, st: _SagaTask, proxy: _RunFuture, exc: BaseException) -> None:
         """A submitted task lost its node: re-plan it and submit it again; its AppFuture never sees the loss."""
         try:
             node = st.assignment.node if st.assignment else None

@@ -6,7 +6,13 @@ pickling across Parsl's process boundary (a planning error is delivered through 
 
 from __future__ import annotations
 
-__all__ = ["EmptyTopologyError", "InvalidSagaConfigError", "NoPlannableExecutorError", "SagaDfkError"]
+__all__ = [
+    "EmptyTopologyError",
+    "InvalidReportError",
+    "InvalidSagaConfigError",
+    "NoPlannableExecutorError",
+    "SagaDfkError",
+]
 
 
 class SagaDfkError(Exception):
@@ -27,3 +33,7 @@ class EmptyTopologyError(SagaDfkError):
 
 class NoPlannableExecutorError(SagaDfkError):
     """The config names no executor that saga-dfk can place tasks on."""
+
+
+class InvalidReportError(SagaDfkError, ValueError):
+    """A file or row given as a run report is not one (``saga-dfk report``, ``load_report``)."""

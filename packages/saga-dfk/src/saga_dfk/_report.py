@@ -1,8 +1,12 @@
 """The run report: plan vs reality per task, makespans and fidelity (JSON-able dict).
 
 Kept separate from the kernel so ``saga-dfk report RUN.json`` can read a report without Parsl running.
-Makespans are spans (latest end minus earliest start) so that the planned and actual figures are
-comparable even though workers start a little after the plan clock's zero.
+Makespans are spans (``saga_graphs.span``: latest end minus earliest start) so that the planned and actual
+figures are comparable even though workers start a little after the plan clock's zero.
+
+Per task the report keeps the plan (``TaskAssignment``) and the run: the executor future's
+``parsl_affinity_htex.RunRecord`` moved onto the plan clock, serialized as its fields (node, hostname,
+start, end) and read back with :func:`actual_run`.
 """
 
 from __future__ import annotations
@@ -13,18 +17,84 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from ._dfk import _SagaTask
+import saga_graphs
 
-__all__ = ["REPORT_VERSION", "build_report", "load_report", "summarize_report"]
+from ._errors import InvalidReportError
+
+if TYPE_CHECKING:
+    from parsl_affinity_htex import RunRecord
+
+    from ._dfk import TaskAssignment, _SagaTask
+
+__all__ = [
+    "ACTUAL_MAKESPAN_DEFINITION",
+    "PLANNED_MAKESPAN_DEFINITION",
+    "REPORT_VERSION",
+    "actual_run",
+    "build_report",
+    "describe_planned_span",
+    "error_info",
+    "gantt_tasks",
+    "load_report",
+    "outcome_counts",
+    "row_outcome",
+    "summarize_report",
+]
 
 REPORT_VERSION = 1
 
+#: THE definition of a report's planned makespan (the demo uses it for its fork-join subset too).
+PLANNED_MAKESPAN_DEFINITION = (
+    "planned span of the {what}: from the first planned start to the last planned end, on the plan clock"
+)
+ACTUAL_MAKESPAN_DEFINITION = "actual span of the {what}: from the first actual start to the last actual end"
 
-def _span(intervals: Sequence[tuple[float, float]]) -> float | None:
-    if not intervals:
+#: Parsl task states (``States.name``) -> report outcome
+_OUTCOMES = {"exec_done": "done", "memo_done": "done", "failed": "failed", "dep_fail": "dep_failed"}
+
+
+def error_info(exc: BaseException | None) -> dict[str, str] | None:
+    """``{"type": type(exc).__name__, "message": str(exc)}``, or None."""
+    if exc is None:
         return None
-    return max(end for _, end in intervals) - min(start for start, _ in intervals)
+    return {"type": type(exc).__name__, "message": str(exc)}
+
+
+def row_outcome(row: Mapping[str, Any]) -> str:
+    """``done``, ``failed``, ``dep_failed`` (a dependency failed, so it never ran) or ``not_finished``;
+    from the row's ``outcome`` or, for older reports, its Parsl ``status``."""
+    outcome = row.get("outcome")
+    if isinstance(outcome, str) and outcome:
+        return outcome
+    return _OUTCOMES.get(str(row.get("status")), "failed" if row.get("error") else "not_finished")
+
+
+def outcome_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many tasks are done, failed, dependency-failed and not finished."""
+    counts = {"done": 0, "failed": 0, "dep_failed": 0, "not_finished": 0}
+    for row in rows:
+        outcome = row_outcome(row)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def describe_planned_span(
+    planned: Sequence[Mapping[str, Any]] | Sequence[TaskAssignment], what: str | None = None
+) -> tuple[float | None, str]:
+    """The planned makespan of ``planned`` (assignments or their dicts) and the sentence saying what it
+    covers: ``"5.30 s = planned span of the 52 fork-join tasks: from the first planned start (3.02 s) to
+    the last planned end (8.32 s), on the plan clock"``. ``what`` defaults to "N tasks in this report"."""
+    starts = [float(p["start"] if isinstance(p, Mapping) else p.start) for p in planned]
+    ends = [float(p["end"] if isinstance(p, Mapping) else p.end) for p in planned]
+    what = what or f"{len(starts)} planned tasks in this report"
+    if not starts:
+        return None, f"n/a (no {what})"
+    lo, hi = min(starts), max(ends)
+    text = PLANNED_MAKESPAN_DEFINITION.format(what=what)
+    text = text.replace("first planned start", f"first planned start ({lo:.2f} s)").replace(
+        "last planned end", f"last planned end ({hi:.2f} s)"
+    )
+    return hi - lo, f"{hi - lo:.2f} s = {text}"
 
 
 def build_report(
@@ -39,17 +109,24 @@ def build_report(
 ) -> dict[str, Any]:
     """Assemble the report from the kernel's bookkeeping."""
     rows: list[dict[str, Any]] = []
-    planned_iv: list[tuple[float, float]] = []
-    actual_iv: list[tuple[float, float]] = []
+    planned_runs: list[TaskAssignment] = []
+    actual_runs: list[RunRecord] = []
     on_node = 0
     compared = 0
     off_plan: list[int] = []
     for st in sorted(tasks, key=lambda t: t.tid):
         a, r = st.assignment, st.actual
         if a is not None:
-            planned_iv.append((a.start, a.end))
+            planned_runs.append(a)
         if r is not None:
-            actual_iv.append((r.start, r.end))
+            actual_runs.append(r)
+        status = st.record["status"].name if "status" in st.record else None
+        failure = st.failure if st.failure is not None else st.error  # the task's error, or planning's
+        outcome = _OUTCOMES.get(str(status), "failed" if failure is not None else "not_finished")
+        if outcome == "done" and failure is not None:
+            outcome = "failed"
+        if outcome == "failed" and type(failure).__name__ == "DependencyError":
+            outcome = "dep_failed"
         if a is not None and r is not None:
             compared += 1
             if a.node == r.node:
@@ -65,12 +142,15 @@ def build_report(
                 "planned": asdict(a) if a is not None else None,
                 "actual": asdict(r) if r is not None else None,
                 "replanned": list(st.replans),
-                "status": st.record["status"].name if "status" in st.record else None,
-                "error": repr(st.error) if st.error is not None else None,
+                "label": st.label,
+                "status": status,
+                "outcome": outcome,
+                "error": error_info(failure),
             }
         )
-    planned = _span(planned_iv)
-    actual = _span(actual_iv)
+    planned = saga_graphs.span(planned_runs)
+    actual = saga_graphs.span(actual_runs)
+    counts = outcome_counts(rows)
     return {
         "version": REPORT_VERSION,
         "scheduler": scheduler if isinstance(scheduler, str) else list(scheduler),
@@ -80,7 +160,22 @@ def build_report(
         "rounds": [dict(r) for r in rounds],
         "lost_nodes": list(lost_nodes),
         "planned_makespan": planned,
+        "planned_makespan_covers": {
+            "definition": PLANNED_MAKESPAN_DEFINITION.format(
+                what=f"{len(planned_runs)} planned tasks in this report"
+            ),
+            "tasks": len(planned_runs),
+            "first_planned_start": min((p.start for p in planned_runs), default=None),
+            "last_planned_end": max((p.end for p in planned_runs), default=None),
+        },
         "actual_makespan": actual,
+        "actual_makespan_covers": {
+            "definition": ACTUAL_MAKESPAN_DEFINITION.format(
+                what=f"{len(actual_runs)} tasks in this report that ran"
+            ),
+            "tasks": len(actual_runs),
+        },
+        "counts": counts,
         "fidelity": {
             "tasks_compared": compared,
             "on_planned_node": (on_node / compared) if compared else None,
@@ -93,23 +188,73 @@ def build_report(
 
 
 def load_report(path: str | Path) -> dict[str, Any]:
-    """Read a report written by SagaDataFlowKernel.write_report, checking it is one."""
+    """Read a report written by SagaDataFlowKernel.write_report, checking it is one.
+
+    Raises :class:`~saga_dfk.errors.InvalidReportError` (a ValueError) for JSON that is not a run report.
+    """
     data = json.loads(Path(path).read_text())
     if not isinstance(data, dict) or "tasks" not in data or "fidelity" not in data:
-        raise ValueError(f"{path} is not a saga-dfk run report (expected keys 'tasks' and 'fidelity')")
+        raise InvalidReportError(
+            f"{path} is not a saga-dfk run report (expected keys 'tasks' and 'fidelity')"
+        )
     return data
 
 
+def actual_run(row: Mapping[str, Any]) -> RunRecord | None:
+    """The RunRecord of one report row (``report["tasks"][i]``), on the report's plan clock; None if the
+    task did not run. Add ``report["t0"]`` to its times for worker epoch seconds."""
+    from parsl_affinity_htex import RunRecord
+
+    run = row.get("actual")
+    if not run:
+        return None
+    try:
+        return RunRecord(
+            node=str(run["node"]),
+            hostname=str(run.get("hostname") or run["node"]),
+            start=float(run["start"]),
+            end=float(run["end"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidReportError(
+            f"task {row.get('id')!r}: actual run {run!r} needs node, start and end"
+        ) from exc
+
+
+def gantt_tasks(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per report row, keyed by its task name (``t13``, the key ``schedule_from_report`` uses): what a
+    Gantt chart shows besides times (``saga_graphs.gantt_html(..., tasks=...)``): function, label
+    (the caller's name, when one was set), status (done / failed / dep_failed) and error."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in report["tasks"]:
+        out[str(row["name"])] = {
+            "function": row.get("function"),
+            "label": row.get("label"),
+            "status": row_outcome(row),
+            "error": row.get("error"),
+        }
+    return out
+
+
 def summarize_report(report: Mapping[str, Any]) -> str:
-    """A few human lines: makespans and fidelity."""
+    """A few human lines: task outcomes, makespans (saying what they cover) and fidelity."""
     fid = report["fidelity"]
-    pm, am = report.get("planned_makespan"), report.get("actual_makespan")
+    rows = report["tasks"]
+    am = report.get("actual_makespan")
     on = fid.get("on_planned_node")
     ratio = fid.get("makespan_ratio")
+    counts = outcome_counts(rows)
+    _, planned_text = describe_planned_span([r["planned"] for r in rows if r.get("planned")])
+    ran = sum(1 for r in rows if r.get("actual"))
     lines = [
-        f"tasks: {len(report['tasks'])}  rounds: {len(report.get('rounds', []))}  scheduler: {report.get('scheduler')}",
-        f"planned makespan: {pm:.2f} s" if pm is not None else "planned makespan: n/a",
-        f"actual makespan:  {am:.2f} s" if am is not None else "actual makespan: n/a",
+        f"tasks: {len(rows)}  rounds: {len(report.get('rounds', []))}  scheduler: {report.get('scheduler')}",
+        f"outcomes: {counts['done']} done, {counts['failed']} failed, {counts['dep_failed']} dependency-failed"
+        + (f", {counts['not_finished']} not finished" if counts["not_finished"] else ""),
+        f"planned makespan: {planned_text}",
+        f"actual makespan:  {am:.2f} s = "
+        + ACTUAL_MAKESPAN_DEFINITION.format(what=f"{ran} tasks in this report that ran")
+        if am is not None
+        else "actual makespan: n/a",
         f"on planned node:  {on * 100:.1f}% of {fid['tasks_compared']} "
         f"(off-plan: {len(fid['off_plan_tasks'])})"
         if on is not None
@@ -118,4 +263,11 @@ def summarize_report(report: Mapping[str, Any]) -> str:
     ]
     if report.get("replanned_tasks"):
         lines.append(f"re-planned after node loss: {report['replanned_tasks']}")
+    for row in rows:
+        outcome, err = row_outcome(row), row.get("error")
+        if outcome in ("failed", "dep_failed"):
+            if isinstance(err, Mapping):
+                err = f"{err.get('type')}: {err.get('message')}"
+            who = f"{row.get('name')} {row.get('label') or row.get('function')}"
+            lines.append(f"{outcome.replace('_', '-')}: {who}: {err}")
     return "\n".join(lines)

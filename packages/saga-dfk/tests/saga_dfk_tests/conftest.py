@@ -3,54 +3,27 @@
 Each test module that needs pools shares one kernel: the affinity interchange process and one real
 node-labelled worker pool process per virtual node (parsl_affinity_htex.LocalVirtualCluster). Startup
 (10-25 s on a busy 2-core machine) dominates, hence one cluster per module. Teardown always runs:
-cleanup under a deadline, then SIGKILL of every pool process group the provider started.
+cleanup under a deadline, then SIGKILL of every pool process group the provider started. The pools get this
+process's import path from the virtual cluster itself (nothing here exports PYTHONPATH).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
 from parsl.dataflow.dflow import DataFlowKernelLoader
 
 import saga_dfk
-from k8s_topology_tests.fake_apiserver import FakeApiServer as SharedFakeApiServer
+from k8s_topology.testing import FakeApiServer as SharedFakeApiServer
 from parsl_affinity_htex import LocalVirtualCluster, LocalVirtualClusterProvider
+from repo_support.waiting import wait_until
 from saga_dfk import SagaConfig, SagaDataFlowKernel
 
 STARTUP_TIMEOUT_S = 150.0
-
-
-@pytest.fixture(scope="session", autouse=True)
-def child_pythonpath() -> Iterator[None]:
-    """Hand sys.path to child processes: inside a Pants sandbox (a PEX venv) the interchange and pools
-    (``python -m parsl_affinity_htex...``) find first-party code only through PYTHONPATH (FIELD-NOTES §2)."""
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, period: float = 0.2) -> None:
-    """Poll until true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(period)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def start_kernel(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from parsl_affinity_htex import child_pythonpath
 from saga_dfk._cli import main, parse_nodes
 from saga_dfk._report import summarize_report
 
@@ -66,6 +67,33 @@ def test_plan_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "NOPE" in capsys.readouterr().err
     assert main(["plan", str(tmp_path / "missing.json")]) == 2
     assert main(["plan", str(_graph(tmp_path)), "--nodes", "a=zero"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"), [("heft", "HEFT"), ("Cpop", "CPOP"), ("cpop, heft", "portfolio")]
+)
+def test_plan_takes_scheduler_names_in_any_case(
+    given: str, shown: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", str(_graph(tmp_path)), "--nodes", "n1=1,n2=1", "--scheduler", given]) == 0
+    assert shown in capsys.readouterr().out
+
+
+def test_version_prints_the_four_packages_versions(capsys: pytest.CaptureFixture[str]) -> None:
+    import k8s_topology
+    import parsl_affinity_htex
+    import saga_dfk
+    import saga_graphs
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"saga-dfk {saga_dfk.__version__}",
+        f"saga-graphs {saga_graphs.__version__}",
+        f"parsl-affinity-htex {parsl_affinity_htex.__version__}",
+        f"k8s-topology {k8s_topology.__version__}",
+    ]
 
 
 def _report(tmp_path: Path) -> Path:
@@ -142,7 +170,7 @@ def test_report_rejects_other_json(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_demo_runs_end_to_end_and_writes_both_files(tmp_path: Path) -> None:
     """`python -m saga_dfk demo` on the embedded default cluster (real pools), as a user runs it."""
     report = tmp_path / "demo.json"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(os.path.abspath(p) for p in sys.path if p))
+    env = dict(os.environ, PYTHONPATH=child_pythonpath())  # our child: it must find saga_dfk (Pants)
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "saga_dfk", "demo", "--report", str(report)],

@@ -16,18 +16,34 @@ from parsl.dataflow.errors import DependencyError
 from structlog.testing import capture_logs
 
 import saga_graphs
+from parsl_affinity_htex import RunRecord
+from repo_support.waiting import wait_until
 from saga_dfk import SagaDataFlowKernel
-from saga_dfk._demo import TableCostModel
 
-from .conftest import expected_values, make_apps, random_dag, start_kernel, stop_kernel, wait_until
+from .conftest import expected_values, make_apps, random_dag, start_kernel, stop_kernel
 
 NODES = {"node-a": 1, "node-b": 1, "node-c": 1}
 pytestmark = pytest.mark.timeout(400)
 
 
+class RecordingCostModel(saga_graphs.DeclaredCostModel):
+    """Declared costs (per task id, as the tests submit) plus a log of what the kernel observed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observed: list[tuple[str, float, float]] = []
+
+    def observe(
+        self, function_name: str, duration: float, output_size: float = 0.0, *, speed: float = 1.0
+    ) -> None:
+        self.observed.append((function_name, duration * speed, output_size))
+
+
 @pytest.fixture(scope="module")
-def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SagaDataFlowKernel, TableCostModel]]:
-    costs = TableCostModel()
+def kernel(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[SagaDataFlowKernel, RecordingCostModel]]:
+    costs = RecordingCostModel()
     tmp = tmp_path_factory.mktemp("explicit")
     dfk, provider = start_kernel(
         tmp, NODES, planning="explicit", cost_model=costs, report_path=str(tmp / "r.json")
@@ -55,7 +71,7 @@ def test_result_before_execute_returns_the_value(kernel: Any, apps: Any) -> None
     dfk, _ = kernel
     first = apps.add(1, 2)
     second = apps.add(first, 10)
-    # no execute(): the seed hung forever here
+    # no execute(): result() must release the held task itself instead of waiting forever
     assert second.result(timeout=120) == 13
     assert {first.tid, second.tid} <= set(dfk.saga_assignments)
 
@@ -69,7 +85,7 @@ def test_diamond_follows_the_plan_and_splits_t2_t3(kernel: Any, apps: Any) -> No
         t4 = apps.node_task(t2, t3, seconds=0.5)
         futures = {"t1": t1, "t2": t2, "t3": t3, "t4": t4}
         for key, cost in {"t1": 0.5, "t2": 2.0, "t3": 1.0, "t4": 0.5}.items():
-            costs.declare(futures[key].tid, cost, 0.0)  # the seed's costs, free transfers
+            costs.declare(futures[key].tid, cost=cost, output_size=0.0)  # the diamond's costs, free transfers
         dfk.execute()
         ran = {key: fut.result(timeout=120)[0] for key, fut in futures.items()}
     assigned = [e for e in events if e["event"] == "task.assigned"]
@@ -84,6 +100,19 @@ def test_diamond_follows_the_plan_and_splits_t2_t3(kernel: Any, apps: Any) -> No
         assert ran[key] == plan.node == event["node"], f"{key} ran on {ran[key]}, planned {plan.node}"
     assert dfk.saga_assignments[t2.tid].node != dfk.saga_assignments[t3.tid].node
     assert t4.result()[1] == 5
+    # one run record: the executor future's RunRecord, carried by saga-dfk's proxy future, kept by the
+    # kernel on its plan clock, and spanned by saga_graphs.span whatever the clock
+    t0 = dfk._t0 if dfk._t0 is not None else 0.0
+    runs = {}
+    for key, fut in futures.items():
+        run = fut.task_record["exec_fu"].run_record
+        assert isinstance(run, RunRecord) and run.node == ran[key]
+        assert dfk._saga_tasks[fut.tid].actual == run.relative_to(t0)
+        runs[key] = run
+    assert saga_graphs.span(runs.values()) == pytest.approx(
+        saga_graphs.span(dfk._saga_tasks[f.tid].actual for f in futures.values())
+    )
+    assert (saga_graphs.span(runs.values()) or 0.0) >= 0.5 + 2.0 + 0.5  # t1 -> t2 -> t4: critical path
     # reality feeds the cost model: the observed durations are the sleeps, measured on the workers
     wait_until(lambda: len([o for o in costs.observed if o[0] == "node_task"]) >= 4, 30, "4 observations")
     durations = sorted(d for name, d, _ in costs.observed if name == "node_task")[-4:]
@@ -129,7 +158,7 @@ def test_each_task_gets_a_fresh_resource_specification(kernel: Any, apps: Any) -
 
 
 def test_dependency_callbacks_capture_each_task(kernel: Any, apps: Any) -> None:
-    """The seed's failure: tasks created in a loop, each depending on a future -- each must launch itself."""
+    """Tasks created in a loop, each depending on a future -- each must launch itself."""
     dfk, _ = kernel
     bases = [apps.add(i, 0) for i in range(6)]
     dependents = []
@@ -188,7 +217,7 @@ def test_task_exception_propagates_as_in_plain_parsl(kernel: Any, apps: Any) -> 
 
 
 def test_portfolio_and_upstream_errors_are_typed(kernel: Any) -> None:
-    with pytest.raises(saga_graphs.UnknownSchedulerError, match="NOPE"):
+    with pytest.raises(saga_graphs.errors.UnknownSchedulerError, match="NOPE"):
         from saga_dfk import SagaConfig
 
         SagaConfig(saga_scheduler=["HEFT", "NOPE"])

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import make_apps, start_kernel, stop_kernel, wait_until
+from repo_support.waiting import wait_until
+
+from .conftest import make_apps, start_kernel, stop_kernel
 
 NODES = {"node-a": 1, "node-b": 1, "node-c": 1}
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from repo_support.waiting import wait_until
 from saga_dfk import SagaDataFlowKernel
 
-from .conftest import expected_values, make_apps, random_dag, start_kernel, stop_kernel, wait_until
+from .conftest import expected_values, make_apps, random_dag, start_kernel, stop_kernel
 
 NODES = {"node-a": 2, "node-b": 1, "node-c": 1}
 pytestmark = pytest.mark.timeout(400)

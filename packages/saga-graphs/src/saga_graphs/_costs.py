@@ -1,7 +1,7 @@
 """Cost models: how long a task takes (s on a speed-1 core) and how many bytes it outputs.
 
 Parsl knows a task only by its function name and task id; a cost model turns those into the numbers a
-:class:`~saga_graphs.TaskGraph` needs. Uniform is the seed's behaviour (every task costs 1.0), declared
+:class:`~saga_graphs.TaskGraph` needs. Uniform is the default (every task costs 1.0, outputs 0 bytes), declared
 lets users state what they know, learned improves from observed runs across workflow executions.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from saga_graphs._errors import InvalidCostError, InvalidSizeError, SagaGraphsError
+from saga_graphs.errors import InvalidCostError, InvalidSizeError, SagaGraphsError
 
 __all__ = ["CostModel", "DeclaredCostModel", "LearnedCostModel", "UniformCostModel"]
 
@@ -54,7 +54,7 @@ class CostModel(ABC):
 
 
 class UniformCostModel(CostModel):
-    """Every task costs ``cost`` and outputs ``output_size`` bytes (the seed's model: 1.0 and 0)."""
+    """Every task costs ``cost`` and outputs ``output_size`` bytes (default: 1.0 and 0, every task alike)."""
 
     def __init__(self, cost: float = 1.0, output_size: float = 0.0) -> None:
         self._cost = _non_negative(cost, "uniform cost", InvalidCostError)
@@ -74,6 +74,9 @@ class DeclaredCostModel(CostModel):
     """Costs and sizes the user declares, per task id (wins) or per function name.
 
     Anything not declared comes from ``default`` (a model, or a number used as a uniform cost).
+    Declarations are given to the constructor and/or added later with :meth:`declare` -- Parsl task ids
+    are known only once a task is submitted, so a workflow declares each task right after submitting it
+    and before it is planned.
     """
 
     def __init__(
@@ -102,6 +105,38 @@ class DeclaredCostModel(CostModel):
             for k, v in (task_output_sizes or {}).items()
         }
         self._default = default if isinstance(default, CostModel) else UniformCostModel(default)
+        # declare() may run while a planning round reads; single dict reads and writes are atomic.
+        self._lock = threading.Lock()
+
+    def declare(self, key: str | int, *, cost: float | None = None, output_size: float | None = None) -> None:
+        """Declare (or re-declare) the ``cost`` (seconds on a speed-1 core) and/or ``output_size`` (bytes)
+        of one Parsl task (``key`` an ``int`` task id, e.g. ``future.tid``) or of every task of one
+        function (``key`` a ``str`` function name); a task's declaration wins over its function's.
+
+        Takes effect from the next planning round (tasks already planned keep their plan). Thread-safe.
+        Raises :class:`~saga_graphs.errors.InvalidCostError` / :class:`~saga_graphs.errors.InvalidSizeError`
+        for a negative, NaN or infinite value, and :class:`~saga_graphs.errors.SagaGraphsError` when ``key``
+        is neither an int nor a non-empty str, or when neither value is given.
+        """
+        if isinstance(key, bool) or not isinstance(key, int | str) or key == "":
+            raise SagaGraphsError(f"declare() needs a task id (int) or a function name (str); got {key!r}")
+        if cost is None and output_size is None:
+            raise SagaGraphsError(f"declare({key!r}) needs cost=, output_size= or both")
+        what = f"task {key!r}" if isinstance(key, int) else repr(key)
+        c = None if cost is None else _non_negative(cost, f"declared cost of {what}", InvalidCostError)
+        size = (
+            None
+            if output_size is None
+            else _non_negative(output_size, f"declared output size of {what}", InvalidSizeError)
+        )
+        costs, sizes = (
+            (self._task_costs, self._task_sizes) if isinstance(key, int) else (self._costs, self._sizes)
+        )
+        with self._lock:
+            if c is not None:
+                costs[str(key)] = c
+            if size is not None:
+                sizes[str(key)] = size
 
     def cost(self, function_name: str, task_id: str | int | None = None) -> float:
         if task_id is not None and str(task_id) in self._task_costs:

@@ -39,48 +39,53 @@ What is reproduced exactly (and tested on a corpus of random DAGs against SAGA i
   time found. The exact search is a binary search for the gap that ends after ``ready + runtime``
   followed by SAGA's own predicate on the gaps from there on; per-node lists stay sorted exactly
   as SAGA's ``add_task`` keeps them (bisect on ``(start, end)``).
-* Rolling planning: an existing ``schedule`` is extended in place (its tasks are kept as they are
-  and occupy their slots), ``min_start_time`` is the earliest start of every new task, and per-task
-  node allow-lists (``node_constraints``) restrict the candidate nodes, all as in SAGA. A
-  hand-made partial schedule whose node lists are unsorted or overlap (SAGA accepts those) is
-  scanned with SAGA's literal loop, so it is treated exactly as SAGA treats it.
-* The result is SAGA's own ``Schedule``, with the same per-node list order, task lookup and the
-  load aggregates behind ``Schedule.throughput`` (built in one pass instead of one ``add_task``
-  per task).
+* Rolling planning: an existing partial schedule (``Problem.fixed``) is extended (its tasks are
+  kept as they are and occupy their slots), ``min_start_time`` is the earliest start of every new
+  task, and per-task node allow-lists (SAGA's ``node_constraints``, through the adapter) restrict
+  the candidate nodes, all as in SAGA. A hand-made partial schedule whose node lists are unsorted
+  or overlap (SAGA accepts those) is scanned with SAGA's literal loop, so it is treated exactly as
+  SAGA treats it.
+* Input and output are plain: :func:`heft` takes saga-graphs' slot-level
+  :class:`~saga_graphs._problem.Problem` (tuples) and returns ``(task, processor, start, end)``
+  tuples, building index arrays directly and never a SAGA object, so :func:`saga_graphs.plan` pays
+  neither SAGA's import nor pydantic model construction. The same algorithm on SAGA objects, with
+  SAGA's own ``Schedule`` as the result, is :class:`saga_graphs._saga_fast_heft.FastHeftScheduler`
+  (the equivalence tests run it against SAGA on the same objects).
 
-``tie_break="stable"`` is the same algorithm with every set iterated in sorted order (nodes by
-name, links by endpoint names, tasks by name, dependencies by endpoint names): exactly what SAGA
-returns when its collections iterate in that order (tested). It gives the same schedule whatever
-``PYTHONHASHSEED`` is, which SAGA itself does not when two tasks have equal ranks (e.g. every task
-costs 1.0): SAGA then orders them by ``frozenset`` iteration order.
+:func:`heft` iterates every collection in sorted order (nodes by name, links by endpoint names,
+tasks by name, dependencies by endpoint names; the adapter's ``tie_break="stable"``): exactly what
+SAGA returns when its collections iterate in that order (tested). It gives the same schedule
+whatever ``PYTHONHASHSEED`` is, which SAGA itself does not when two tasks have equal ranks (e.g.
+every task costs 1.0): SAGA then orders them by ``frozenset`` iteration order. The adapter's
+default ``tie_break="saga"`` follows SAGA's frozenset orders instead, to match SAGA in-process.
 
 Deliberate differences from SAGA, all on inputs saga-graphs never passes: a missing link, a
-non-positive or infinite node speed, a non-positive link speed, a cycle, or a dependency on an
-unknown task raises :class:`FastHeftError` naming it before anything is scheduled (SAGA divides
-by zero, raises a bare ValueError or networkx's NetworkXUnfeasible midway, or, for an infinite
-node speed, plans zero-length tasks).
+non-positive or infinite node speed, a non-positive link speed, a cycle, two tasks or nodes with
+the same name, or a dependency on an unknown task raises :class:`FastHeftError` naming it before
+anything is scheduled (SAGA divides by zero, raises a bare ValueError or networkx's
+NetworkXUnfeasible midway, or, for an infinite node speed, plans zero-length tasks).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import gc
 import itertools
 import math
 import operator
 import time
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-import saga
 import structlog
-from saga import ConstraintViolation, ScheduledTask
 
-from saga_graphs._errors import SagaGraphsError
+from saga_graphs._problem import Problem, ProcessorPlacement
+from saga_graphs.errors import SchedulerFailedError
 
-__all__ = ["FastHeftError", "FastHeftScheduler", "fast_heft"]
+__all__ = ["FastHeftError", "heft"]
 
 log = structlog.get_logger(__name__)
 
@@ -89,226 +94,226 @@ TieBreak = Literal["saga", "stable"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# Largest number of float64 elements materialised at once by the vectorised means (32 MiB).
-_CHUNK_ELEMENTS = 4_000_000
+# Largest number of float64 elements materialised at once by the vectorised means (2 MiB: the
+# block stays in cache, which is faster than one large block).
+_CHUNK_ELEMENTS = 262_144
 # Relative slack used when skipping a node because all its interior gaps look too small. The exact
 # SAGA predicate ``gap_start + runtime <= gap_end`` can hold for a gap whose computed width is
 # smaller than the runtime by a few ulps; 1e-12 is far above that, and the exact predicate is still
 # what decides, so the slack only costs a few extra scans.
 _GAP_SLACK = 1e-12
+# Largest task x node runtime table computed up front (64 MiB); bigger problems divide per task.
+_RUNTIME_TABLE_ELEMENTS = 8_000_000
+# ndarray.max(axis=0) without the Python-level wrapper (the same reduction).
+_max_rows = np.maximum.reduce
 
 
-class FastHeftError(SagaGraphsError):
+class FastHeftError(SchedulerFailedError):
     """An input the fast HEFT cannot schedule: the message names the offending item.
 
-    A ValueError (through SagaGraphsError) like the ValueError SAGA raises for the same problems
-    (unknown nodes, missing links); it takes one argument so it pickles across process boundaries.
+    A :class:`~saga_graphs.errors.SchedulerFailedError` (so :func:`saga_graphs.plan` records it like
+    any failed scheduler) and a ValueError like the one SAGA raises for the same problems (unknown
+    nodes, missing links); it takes one argument so it pickles across process boundaries.
     """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
 
 
-class FastHeftScheduler(saga.Scheduler):
-    """SAGA ``Scheduler`` drop-in for HEFT, exactly reproducing SAGA's deterministic HEFT variant.
+def heft(problem: Problem) -> list[ProcessorPlacement]:
+    """HEFT on ``problem`` as SAGA's deterministic HEFT computes it with every collection iterated in
+    sorted order; the registry's "HEFT".
 
-    ``tie_break="saga"`` (default) matches SAGA in the same process on every problem;
-    ``tie_break="stable"`` additionally makes equal-rank ties independent of ``PYTHONHASHSEED``.
+    Fixed entries (``problem.fixed``) keep their processor and times and occupy it; new tasks start
+    no earlier than ``problem.min_start_time``. Returns the placement of every task of
+    ``problem.tasks`` (fixed ones as given), never of occupancy-only fixed entries.
     """
-
-    tie_break: TieBreak = "saga"
-
-    def schedule(
-        self,
-        network: saga.Network,
-        task_graph: saga.TaskGraph,
-        schedule: saga.Schedule | None = None,
-        min_start_time: float = 0.0,
-        node_constraints: dict[str, set[str]] | None = None,
-    ) -> saga.Schedule:
-        """Schedule ``task_graph`` on ``network``; see :func:`fast_heft` for the arguments."""
-        return fast_heft(
-            network,
-            task_graph,
-            schedule=schedule,
-            min_start_time=min_start_time,
-            node_constraints=node_constraints,
-            tie_break=self.tie_break,
-        )
-
-
-def fast_heft(
-    network: saga.Network,
-    task_graph: saga.TaskGraph,
-    schedule: saga.Schedule | None = None,
-    min_start_time: float = 0.0,
-    node_constraints: Mapping[str, Set[str]] | None = None,
-    tie_break: TieBreak = "saga",
-) -> saga.Schedule:
-    """HEFT with insertion, returning the schedule SAGA's deterministic HEFT variant returns.
-
-    Args:
-        network: SAGA network; every node pair (and every node with itself) needs a link with a
-            positive speed, as SAGA itself divides by every link speed.
-        task_graph: SAGA task graph (a DAG); tasks already in ``schedule`` are kept as they are.
-        schedule: an existing partial schedule to extend in place and return (rolling planning);
-            its ``task_graph`` must equal ``task_graph`` and its node constraints apply.
-        min_start_time: no new task starts earlier (SAGA's ``current_moment``).
-        node_constraints: task name -> node names it may run on; used only for a new schedule,
-            exactly like ``ParametricScheduler.schedule``.
-        tie_break: ``"saga"`` reproduces SAGA's frozenset-order tie-breaking and summation order;
-            ``"stable"`` uses sorted orders so results do not depend on ``PYTHONHASHSEED``.
-
-    Returns:
-        The SAGA schedule (the ``schedule`` argument itself when one was given).
-
-    Raises:
-        FastHeftError: unknown task or node names, a missing or non-positive link or node speed,
-            a cyclic task graph, a partial schedule whose graph or nodes do not match.
-        saga.ConstraintViolation: a task whose allow-list leaves no node.
-    """
-    if tie_break not in ("saga", "stable"):
-        raise FastHeftError(f"tie_break must be 'saga' or 'stable', got {tie_break!r}")
-    if not math.isfinite(min_start_time):
-        raise FastHeftError(f"min_start_time must be finite, got {min_start_time!r}")
+    if not math.isfinite(problem.min_start_time):
+        raise FastHeftError(f"min_start_time must be finite, got {problem.min_start_time!r}")
     began = time.process_time()
-    # The cyclic garbage collector would otherwise run every few hundred allocations and walk
-    # every live object (millions of pydantic models for a large task graph): that alone took
-    # more than half the CPU time at 50,000 tasks. Nothing here creates reference cycles.
-    gc_was_enabled = gc.isenabled()
+    with _gc_paused():
+        arrays = _Problem.from_problem(problem)
+        order = arrays.priority_order()
+        initial = arrays.initial(problem.fixed)
+        placements, _ = _place(arrays, order, initial, float(problem.min_start_time), None)
+    names, procs = arrays.task_names, arrays.proc_names
+    out: list[ProcessorPlacement] = [(names[t], procs[p], start, end) for t, p, start, end in placements]
+    index = arrays.task_index
+    out.extend(f for f in problem.fixed if f[0] in index)
+    log.debug(
+        "fast_heft.planned",
+        tasks=arrays.n_tasks,
+        nodes=arrays.n_procs,
+        placed=len(placements),
+        cpu_seconds=round(time.process_time() - began, 6),
+    )
+    return out
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector, and hand it back as it was found.
+
+    It would otherwise run every few hundred allocations and walk every live object (millions of
+    objects for a large task graph): with SAGA's pydantic models that alone took more than half the
+    CPU time at 50,000 tasks. Nothing here creates reference cycles.
+    """
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _fast_heft(network, task_graph, schedule, min_start_time, node_constraints, tie_break, began)
+        yield
     finally:
-        if gc_was_enabled:
+        if was_enabled:
             gc.enable()
 
 
-def _fast_heft(
-    network: saga.Network,
-    task_graph: saga.TaskGraph,
-    schedule: saga.Schedule | None,
-    min_start_time: float,
-    node_constraints: Mapping[str, Set[str]] | None,
-    tie_break: TieBreak,
-    began: float,
-) -> saga.Schedule:
-    problem = _Problem(network, task_graph, tie_break)
-    if schedule is not None and schedule.task_graph is not task_graph and schedule.task_graph != task_graph:
-        raise FastHeftError("the given schedule was built for a different task graph than task_graph")
-    if schedule is not None:
-        constraints: Mapping[str, Set[str]] | None = schedule.node_constraints
-    else:
-        constraints = node_constraints
-    order = problem.priority_order()
-    placements, timelines = _place(problem, order, schedule, float(min_start_time), constraints)
-    result = _to_saga_schedule(problem, network, task_graph, schedule, placements, timelines, constraints)
-    log.debug(
-        "fast_heft.planned",
-        tasks=problem.n_tasks,
-        nodes=problem.n_procs,
-        placed=len(placements),
-        makespan=result.makespan,
-        tie_break=tie_break,
-        cpu_seconds=round(time.process_time() - began, 6),
-    )
-    return result
+def _index(names: Sequence[str], what: str) -> dict[str, int]:
+    """Name -> position; two equal names raise :class:`FastHeftError` naming one."""
+    index = {name: i for i, name in enumerate(names)}
+    if len(index) != len(names):
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise FastHeftError(f"two {what}s have the same name {name!r}")
+            seen.add(name)
+    return index
+
+
+def _bandwidth_matrix(
+    proc_index: Mapping[str, int], links: Iterable[tuple[str, str, float]], what: str = "link"
+) -> FloatArray:
+    """Both directions of every link, a later link for the same pair overwriting both (as SAGA's
+    ``Network._edge_by_pair`` does); every processor pair, self pairs included, must be covered."""
+    n = len(proc_index)
+    bandwidth = np.full((n, n), np.nan, dtype=np.float64)
+    for source, target, speed in links:
+        try:
+            i, j = proc_index[source], proc_index[target]
+        except KeyError as err:
+            raise FastHeftError(
+                f"{what} {source!r}-{target!r} names a node that is not in the network"
+            ) from err
+        if not speed > 0:
+            raise FastHeftError(f"link {source!r}-{target!r} has speed {speed!r}; expected > 0")
+        bandwidth[i, j] = speed
+        bandwidth[j, i] = speed
+    missing = np.argwhere(np.isnan(bandwidth))
+    if missing.size:
+        names = list(proc_index)
+        i, j = (int(v) for v in missing[0])
+        raise FastHeftError(
+            f"no link between {names[i]!r} and {names[j]!r} "
+            f"({len(missing)} ordered pairs missing); SAGA needs every pair, self-loops included"
+        )
+    return bandwidth
 
 
 class _Problem:
-    """The scheduling instance as index arrays (tasks, dependencies, nodes, link speeds)."""
+    """The scheduling instance as index arrays (tasks, dependencies, processors, link speeds).
 
-    def __init__(self, network: saga.Network, task_graph: saga.TaskGraph, tie_break: TieBreak) -> None:
-        self.tie_break = tie_break
-        # Candidate order for node ties is always by name (SAGA's GreedyInsert sorts by name).
-        nodes_by_name = sorted(network.nodes, key=lambda node: node.name)
-        if not nodes_by_name:
+    Processors are indexed in name order (SAGA's ``GreedyInsert`` tries nodes in name order, so
+    node ties go to the first); ``speed_iter`` / ``edge_speed_iter`` are the node and link speeds
+    in the order SAGA sums them for its means; tasks and dependencies are indexed in the order SAGA
+    iterates them (which decides equal-rank ties). :meth:`from_problem` builds the sorted-order
+    instance of a :class:`Problem`; ``saga_graphs._saga_fast_heft`` builds one from SAGA objects.
+    """
+
+    def __init__(
+        self,
+        *,
+        proc_names: list[str],
+        proc_index: dict[str, int],
+        speeds: FloatArray,
+        speed_iter: FloatArray,
+        bandwidth: FloatArray,
+        edge_speed_iter: FloatArray,
+        task_names: list[str],
+        task_index: dict[str, int],
+        costs: FloatArray,
+        src: IntArray,
+        dst: IntArray,
+        sizes: FloatArray,
+    ) -> None:
+        if not proc_names:
             raise FastHeftError("the network has no nodes")
-        self.proc_names: list[str] = [node.name for node in nodes_by_name]
-        self.proc_index: dict[str, int] = {name: i for i, name in enumerate(self.proc_names)}
-        self.n_procs = len(self.proc_names)
-        self.speeds: FloatArray = np.array([node.speed for node in nodes_by_name], dtype=np.float64)
-        bad = [n.name for n in nodes_by_name if not (n.speed > 0 and math.isfinite(n.speed))]
-        if bad:
-            raise FastHeftError(f"node speeds must be positive and finite; bad nodes: {bad[:5]}")
-
-        # Summation order for the mean computation time: SAGA iterates the nodes frozenset.
-        node_iter = list(network.nodes) if tie_break == "saga" else nodes_by_name
-        self.speed_iter: FloatArray = np.array([node.speed for node in node_iter], dtype=np.float64)
-
-        # Link speeds: SAGA's Network._edge_by_pair, where a later edge for the same unordered
-        # pair (in frozenset order) overwrites both directions.
-        edges_frozen = list(network.edges)
-        bandwidth = np.full((self.n_procs, self.n_procs), np.nan, dtype=np.float64)
-        for edge in edges_frozen:
-            try:
-                i, j = self.proc_index[edge.source], self.proc_index[edge.target]
-            except KeyError as err:
-                raise FastHeftError(
-                    f"network edge {edge.source!r}-{edge.target!r} names a node that is not in the network"
-                ) from err
-            if not edge.speed > 0:
-                raise FastHeftError(
-                    f"link {edge.source!r}-{edge.target!r} has speed {edge.speed!r}; expected > 0"
-                )
-            bandwidth[i, j] = edge.speed
-            bandwidth[j, i] = edge.speed
-        missing = np.argwhere(np.isnan(bandwidth))
-        if missing.size:
-            i, j = (int(v) for v in missing[0])
-            raise FastHeftError(
-                f"no link between {self.proc_names[i]!r} and {self.proc_names[j]!r} "
-                f"({len(missing)} ordered pairs missing); SAGA needs every pair, self-loops included"
-            )
-        self.bandwidth: FloatArray = bandwidth
-        edge_iter = (
-            edges_frozen if tie_break == "saga" else sorted(edges_frozen, key=lambda e: (e.source, e.target))
-        )
-        self.edge_speed_iter: FloatArray = np.array([edge.speed for edge in edge_iter], dtype=np.float64)
-
-        # Tasks and dependencies, indexed in iteration order (saga) or sorted order (stable).
-        tasks = (
-            list(task_graph.tasks) if tie_break == "saga" else sorted(task_graph.tasks, key=lambda t: t.name)
-        )
-        self.task_names: list[str] = [task.name for task in tasks]
-        self.task_index: dict[str, int] = {name: i for i, name in enumerate(self.task_names)}
-        self.n_tasks = len(self.task_names)
-        if len(self.task_index) != self.n_tasks:
-            raise FastHeftError("the task graph has two tasks with the same name")
-        self.costs: FloatArray = np.array([task.cost for task in tasks], dtype=np.float64)
-        deps = (
-            list(task_graph.dependencies)
-            if tie_break == "saga"
-            else sorted(task_graph.dependencies, key=lambda d: (d.source, d.target))
-        )
-        try:
-            self.src: IntArray = np.array([self.task_index[d.source] for d in deps], dtype=np.int64)
-            self.dst: IntArray = np.array([self.task_index[d.target] for d in deps], dtype=np.int64)
-        except KeyError as err:
-            raise FastHeftError(
-                f"a dependency names task {err.args[0]!r}, which is not in the task graph"
-            ) from err
-        self.sizes: FloatArray = np.array([d.size for d in deps], dtype=np.float64)
+        self.proc_names, self.proc_index, self.n_procs = proc_names, proc_index, len(proc_names)
+        self.speeds, self.speed_iter = speeds, speed_iter
+        self.bandwidth, self.edge_speed_iter = bandwidth, edge_speed_iter
+        self.task_names, self.task_index, self.n_tasks = task_names, task_index, len(task_names)
+        self.costs, self.src, self.dst, self.sizes = costs, src, dst, sizes
         # In-edges grouped by target (CSR) for data-ready times and the bottom-up ranking.
         by_dst = np.argsort(self.dst, kind="stable")
         self.in_edges: IntArray = by_dst.astype(np.int64)
         self.in_ptr: IntArray = np.zeros(self.n_tasks + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.dst, minlength=self.n_tasks), out=self.in_ptr[1:])
 
-    def sorted_edge_lists(self) -> tuple[list[list[int]], list[list[int]]]:
-        """Each task's in- and out-dependencies in SAGA's order (sorted by source, target name)."""
-        name_rank = np.empty(self.n_tasks, dtype=np.int64)
-        name_rank[np.argsort(np.array(self.task_names, dtype=object), kind="stable")] = np.arange(
-            self.n_tasks
+    @staticmethod
+    def check_speeds(names: Sequence[str], speeds: FloatArray) -> None:
+        bad = [names[i] for i in np.flatnonzero(~((speeds > 0) & np.isfinite(speeds))).tolist()]
+        if bad:
+            raise FastHeftError(f"node speeds must be positive and finite; bad nodes: {bad[:5]}")
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> _Problem:
+        """Every collection of ``problem`` in sorted order (processors, links by endpoint names,
+        tasks by name, dependencies by endpoint names), straight from its tuples."""
+        if not problem.processors:
+            raise FastHeftError("the network has no nodes")
+        by_name = operator.itemgetter(0)
+        procs = sorted(problem.processors, key=by_name)
+        proc_names = [p for p, _ in procs]
+        proc_index = _index(proc_names, "processor")
+        speeds = np.array([s for _, s in procs], dtype=np.float64)
+        cls.check_speeds(proc_names, speeds)
+        links = sorted(problem.links, key=operator.itemgetter(0, 1))
+        bandwidth = _bandwidth_matrix(proc_index, links)
+        tasks = sorted(problem.tasks, key=by_name)
+        task_names = [t for t, _ in tasks]
+        task_index = _index(task_names, "task")
+        n_deps = len(problem.dependencies)
+        if n_deps:
+            parents, children, sizes = zip(*problem.dependencies, strict=True)
+            try:
+                src = np.fromiter(map(task_index.__getitem__, parents), dtype=np.int64, count=n_deps)
+                dst = np.fromiter(map(task_index.__getitem__, children), dtype=np.int64, count=n_deps)
+            except KeyError as err:
+                raise FastHeftError(
+                    f"a dependency names task {err.args[0]!r}, which is not in the task graph"
+                ) from err
+            # Task indices follow name order, so this is the order of (source, target) names.
+            order = np.lexsort((dst, src))
+            src, dst = src[order], dst[order]
+            size_array = np.array(sizes, dtype=np.float64)[order]
+        else:
+            src = dst = np.zeros(0, dtype=np.int64)
+            size_array = np.zeros(0, dtype=np.float64)
+        return cls(
+            proc_names=proc_names,
+            proc_index=proc_index,
+            speeds=speeds,
+            speed_iter=speeds,
+            bandwidth=bandwidth,
+            edge_speed_iter=np.array([bw for _, _, bw in links], dtype=np.float64),
+            task_names=task_names,
+            task_index=task_index,
+            costs=np.array([c for _, c in tasks], dtype=np.float64),
+            src=src,
+            dst=dst,
+            sizes=size_array,
         )
-        order = np.lexsort((name_rank[self.dst], name_rank[self.src])).tolist()
-        in_lists: list[list[int]] = [[] for _ in range(self.n_tasks)]
-        out_lists: list[list[int]] = [[] for _ in range(self.n_tasks)]
-        src, dst = self.src.tolist(), self.dst.tolist()
-        for edge in order:
-            in_lists[dst[edge]].append(edge)
-            out_lists[src[edge]].append(edge)
-        return in_lists, out_lists
+
+    def initial(self, fixed: Iterable[ProcessorPlacement]) -> dict[int, list[tuple[float, float, int]]]:
+        """Fixed entries as per-processor lists sorted by (start, end, task): what SAGA's mapping
+        holds when built from them (``saga_graphs._problem.to_saga``)."""
+        initial: dict[int, list[tuple[float, float, int]]] = {}
+        for task, proc, start, end in sorted(fixed, key=lambda f: (f[1], f[2], f[3], f[0])):
+            index = self.proc_index.get(proc)
+            if index is None:
+                raise FastHeftError(
+                    f"fixed task {task!r} is on processor {proc!r}, which is not in the problem"
+                )
+            initial.setdefault(index, []).append((float(start), float(end), self.task_index.get(task, -1)))
+        return initial
 
     # -- ranking ---------------------------------------------------------------------------
     def upward_ranks(self) -> FloatArray:
@@ -525,33 +530,29 @@ class _Timeline:
 def _place(
     problem: _Problem,
     order: list[int],
-    schedule: saga.Schedule | None,
+    initial: Mapping[int, Sequence[tuple[float, float, int]]],
     min_start_time: float,
-    constraints: Mapping[str, Set[str]] | None,
+    allowed_masks: Mapping[int, npt.NDArray[np.bool_]] | None,
 ) -> tuple[list[tuple[int, int, float, float]], list[_Timeline]]:
     """Run HEFT's placement loop; returns (task, node, start, end) in placement order and the
-    per-node timelines (in SAGA's list order)."""
+    per-node timelines (in SAGA's list order).
+
+    ``initial``: processor -> its existing entries ``(start, end, task index or -1)`` in list
+    order (the tasks with an index are already placed); ``allowed_masks``: task -> the processors
+    it may use (SAGA's node constraints).
+    """
     n_procs, n_tasks = problem.n_procs, problem.n_tasks
     timelines = [_Timeline() for _ in range(n_procs)]
     task_end = np.full(n_tasks, np.nan, dtype=np.float64)
     task_proc = np.zeros(n_tasks, dtype=np.int64)
     placed = np.zeros(n_tasks, dtype=bool)
-    if schedule is not None:
-        for node_name, scheduled in schedule.mapping.items():
-            proc = problem.proc_index.get(node_name)
-            if proc is None:
-                raise FastHeftError(
-                    f"the given schedule uses node {node_name!r}, which is not in the network"
-                )
-            items = []
-            for entry in scheduled:
-                idx = problem.task_index.get(entry.name, -1)
-                items.append((float(entry.start), float(entry.end), idx))
-                if idx >= 0:
-                    task_end[idx] = entry.end
-                    task_proc[idx] = proc
-                    placed[idx] = True
-            timelines[proc].load(items)
+    for proc, items in initial.items():
+        for _start, end, idx in items:
+            if idx >= 0:
+                task_end[idx] = end
+                task_proc[idx] = proc
+                placed[idx] = True
+        timelines[proc].load(items)
     # Tasks we place start at or after min_start_time, so only children of tasks that were
     # already in the schedule can have a ready time below it.
     clamp = np.zeros(n_tasks, dtype=bool)
@@ -562,20 +563,12 @@ def _place(
     gap_cap = np.array([tl.gap_cap for tl in timelines], dtype=np.float64)
     forced = np.array([not tl.clean for tl in timelines], dtype=bool)
     any_forced = bool(forced.any())
-    allowed_masks: dict[int, npt.NDArray[np.bool_]] = {}
-    if constraints:
-        for name, nodes in constraints.items():
-            constrained = problem.task_index.get(name)
-            if constrained is None:
-                continue
-            allowed = np.array([proc in nodes for proc in problem.proc_names], dtype=bool)
-            if not allowed.any():
-                raise ConstraintViolation(
-                    f"Task {name} has no allowed node among the candidates (constraint: {sorted(nodes)})."
-                )
-            allowed_masks[constrained] = allowed
+    allowed_masks = allowed_masks or {}
 
     costs, speeds = problem.costs, problem.speeds
+    # SAGA: task.cost / node.speed. One division for all tasks when the table is small enough
+    # (elementwise, so the very same floats); otherwise one row per task.
+    runtimes = costs[:, None] / speeds[None, :] if n_tasks * n_procs <= _RUNTIME_TABLE_ELEMENTS else None
     bandwidth = problem.bandwidth
     in_ptr = problem.in_ptr.tolist()
     parents_sorted = problem.src[problem.in_edges]
@@ -585,16 +578,17 @@ def _place(
     for task in order:
         if placed[task]:
             continue
-        runtime = costs[task] / speeds  # SAGA: task.cost / node.speed
+        runtime = runtimes[task] if runtimes is not None else costs[task] / speeds
         lo, hi = in_ptr[task], in_ptr[task + 1]
         if hi - lo == 1:
             parent = parents_sorted[lo]
             ready = task_end[parent] + sizes_sorted[lo] / bandwidth[task_proc[parent]]
         elif hi > lo:
             parents = parents_sorted[lo:hi]
-            ready = (
-                task_end[parents][:, None] + sizes_sorted[lo:hi][:, None] / bandwidth[task_proc[parents]]
-            ).max(axis=0)
+            ready = _max_rows(
+                task_end[parents][:, None] + sizes_sorted[lo:hi][:, None] / bandwidth[task_proc[parents]],
+                axis=0,
+            )
         else:
             ready = floor
         if ready[0] != ready[0]:  # NaN: a parent without an end time
@@ -622,7 +616,7 @@ def _place(
             hopeful |= forced & (lower <= best)
         if mask is not None:
             hopeful &= mask
-        candidates = np.flatnonzero(hopeful)
+        candidates = hopeful.nonzero()[0]
         if candidates.size:
             if candidates.size > 1:
                 candidates = candidates[np.argsort(lower[candidates], kind="stable")]
@@ -637,7 +631,7 @@ def _place(
                 start[proc] = begin
                 if end < best:
                     best = end
-        proc = int(np.argmin(finish))
+        proc = int(finish.argmin())
         begin, end = float(start[proc]), float(finish[proc])
         timeline = timelines[proc]
         timeline.insert(begin, end, task)
@@ -651,64 +645,3 @@ def _place(
         placed[task] = True
         placements.append((task, proc, begin, end))
     return placements, timelines
-
-
-def _to_saga_schedule(
-    problem: _Problem,
-    network: saga.Network,
-    task_graph: saga.TaskGraph,
-    schedule: saga.Schedule | None,
-    placements: list[tuple[int, int, float, float]],
-    timelines: list[_Timeline],
-    constraints: Mapping[str, Set[str]] | None,
-) -> saga.Schedule:
-    """Hand the placements back as SAGA's own Schedule, with SAGA's per-node list order."""
-    names, procs = problem.task_names, problem.proc_names
-    if schedule is not None:
-        # Same order of add_task calls as SAGA, so the mapping lists come out identical.
-        for task, proc, start, end in placements:
-            schedule.add_task(ScheduledTask(node=procs[proc], name=names[task], start=start, end=end))
-        return schedule
-    node_constraints = {k: set(v) for k, v in constraints.items()} if constraints is not None else None
-    result = saga.Schedule(task_graph, network, node_constraints=node_constraints)
-    # Fill the new schedule in one go instead of replaying SAGA's add_task per task (which
-    # rebuilds a node's whole (start, end) list every time and walks every edge with pydantic
-    # attribute lookups). The timelines already hold SAGA's list order; the task map and the
-    # compute/communication load aggregates behind Schedule.throughput are accumulated in
-    # placement order with SAGA's own arithmetic, so they equal what add_task would have built
-    # (checked against SAGA in the tests).
-    task_map: dict[str, ScheduledTask] = {}
-    for proc, timeline in enumerate(timelines):
-        entries = [
-            ScheduledTask(node=procs[proc], name=names[task], start=start, end=end)
-            for (start, end), task in zip(timeline.keys, timeline.tasks, strict=True)
-        ]
-        result.mapping[procs[proc]] = entries
-        for entry in entries:
-            task_map[entry.name] = entry
-    compute_load: dict[str, float] = {}
-    comm_load: dict[tuple[str, str], float] = {}
-    in_lists, out_lists = problem.sorted_edge_lists()
-    src, dst, sizes = problem.src.tolist(), problem.dst.tolist(), problem.sizes.tolist()
-    bandwidth = problem.bandwidth.tolist()
-    proc_of = [-1] * problem.n_tasks  # -1: not placed yet
-    for task, proc, start, end in placements:
-        node = procs[proc]
-        proc_of[task] = proc
-        compute_load[node] = compute_load.get(node, 0.0) + 1.0 * (end - start)
-        for edge in in_lists[task]:
-            other_proc = proc_of[src[edge]]
-            if other_proc >= 0 and other_proc != proc and src[edge] != task:
-                other = procs[other_proc]
-                key = (other, node) if other < node else (node, other)
-                comm_load[key] = comm_load.get(key, 0.0) + 1.0 * (sizes[edge] / bandwidth[other_proc][proc])
-        for edge in out_lists[task]:
-            other_proc = proc_of[dst[edge]]
-            if other_proc >= 0 and other_proc != proc and dst[edge] != task:
-                other = procs[other_proc]
-                key = (other, node) if other < node else (node, other)
-                comm_load[key] = comm_load.get(key, 0.0) + 1.0 * (sizes[edge] / bandwidth[proc][other_proc])
-    result._task_map.update(task_map)
-    result._compute_load.update(compute_load)
-    result._comm_load.update(comm_load)
-    return result

@@ -19,7 +19,8 @@ from typing import Any
 
 import structlog
 
-from saga_graphs._errors import (
+from saga_graphs._spec import NetworkSpec, check_spec
+from saga_graphs.errors import (
     CycleError,
     DisconnectedNetworkError,
     DuplicateNameError,
@@ -34,7 +35,7 @@ from saga_graphs._errors import (
     UnknownTaskError,
 )
 
-__all__ = ["Network", "NodeSpec", "TaskGraph", "to_name"]
+__all__ = ["Network", "Node", "TaskGraph", "to_name"]
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +87,12 @@ def _check_size(parent: str, child: str, size: Any) -> float:
             f"size of dependency {parent!r} -> {child!r} must be a finite number >= 0 (bytes); got {s!r}"
         )
     return s
+
+
+def _check_slots(node: str, slots: Any) -> int:
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise InvalidSpeedError(f"slots of node {node!r} must be an integer >= 1; got {slots!r}")
+    return slots
 
 
 class TaskGraph:
@@ -271,7 +278,7 @@ class TaskGraph:
 
 
 @dataclass(frozen=True)
-class NodeSpec:
+class Node:
     """A network node: ``slots`` tasks run concurrently, each at ``speed`` x the reference core."""
 
     name: str
@@ -291,7 +298,7 @@ class Network:
         if default_bandwidth is not None:
             default_bandwidth = self._check_bandwidth("default_bandwidth", default_bandwidth)
         self.default_bandwidth = default_bandwidth
-        self._nodes: dict[str, NodeSpec] = {}
+        self._nodes: dict[str, Node] = {}
         self._links: dict[tuple[str, str], float] = {}
         self._resolved: dict[tuple[str, str], float] | None = None
 
@@ -308,12 +315,11 @@ class Network:
         node = to_name(name)
         if node in self._nodes:
             raise DuplicateNameError(f"node {node!r} was already added")
-        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
-            raise InvalidSpeedError(f"slots of node {node!r} must be an integer >= 1; got {slots!r}")
+        _check_slots(node, slots)
         s = _number(speed, f"speed of node {node!r}", InvalidSpeedError)
         if not math.isfinite(s) or s <= 0:
             raise InvalidSpeedError(f"speed of node {node!r} must be a finite number > 0; got {s!r}")
-        self._nodes[node] = NodeSpec(node, slots, s)
+        self._nodes[node] = Node(node, slots, s)
         self._resolved = None
         return node
 
@@ -332,32 +338,79 @@ class Network:
         self._resolved = None
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> Network:
-        """Build from the team's network spec (see CONTRACTS.md); extra node keys are ignored."""
-        if not isinstance(spec, Mapping) or not isinstance(spec.get("nodes"), list):
-            raise GraphValidationError(f"a network spec needs a 'nodes' list; got {spec!r:.200}")
-        net = cls(default_bandwidth=spec.get("default_bandwidth"))
-        for item in spec["nodes"]:
-            if not isinstance(item, Mapping) or "name" not in item:
-                raise GraphValidationError(f"a node entry needs a 'name'; got {item!r}")
-            net.add_node(item["name"], item.get("slots", 1), item.get("speed", 1.0))
-        for item in spec.get("links", []) or []:
-            if not isinstance(item, Mapping) or not {"source", "target", "bandwidth"} <= set(item):
-                raise GraphValidationError(
-                    f"a link entry needs 'source', 'target', 'bandwidth'; got {item!r}"
-                )
-            net.set_bandwidth(item["source"], item["target"], item["bandwidth"])
+    def from_spec(cls, spec: NetworkSpec | Mapping[str, Any]) -> Network:
+        """Build from a network spec (schema: :class:`NetworkSpec`, README "Network spec").
+
+        Extra keys of a node or link entry (``zone``...) are ignored; an unknown top-level key, a
+        malformed entry or a bad value raises the error ``add_node`` / ``set_bandwidth`` would, with
+        a message naming the entry.
+        """
+        check_spec(spec)
+        where = "default_bandwidth"
+        try:
+            net = cls(default_bandwidth=spec.get("default_bandwidth"))
+            for i, item in enumerate(spec["nodes"]):
+                where = f"nodes[{i}]"
+                net.add_node(item["name"], item.get("slots", 1), item.get("speed", 1.0))
+            for i, item in enumerate(spec.get("links") or ()):
+                where = f"links[{i}]"
+                net.set_bandwidth(item["source"], item["target"], item["bandwidth"])
+        except GraphValidationError as err:  # same type, and the entry's position in the message
+            raise type(err)(f"network spec {where}: {err}") from None
         return net
 
-    def to_spec(self) -> dict[str, Any]:
-        """The network spec dict (JSON-able; ``from_spec`` inverts it)."""
-        spec: dict[str, Any] = {
+    def to_spec(self) -> NetworkSpec:
+        """The network spec (JSON-able; ``from_spec`` inverts it): every node with its slots and
+        speed, the explicit links, and ``default_bandwidth`` when there is one."""
+        spec: NetworkSpec = {
             "nodes": [{"name": n.name, "slots": n.slots, "speed": n.speed} for n in self._nodes.values()],
             "links": [{"source": a, "target": b, "bandwidth": bw} for (a, b), bw in self._links.items()],
         }
         if self.default_bandwidth is not None:
             spec["default_bandwidth"] = self.default_bandwidth
         return spec
+
+    # -- deriving -------------------------------------------------------------------------------
+    def _copy(self, nodes: Iterable[Node]) -> Network:
+        out = type(self).__new__(type(self))
+        out.default_bandwidth = self.default_bandwidth
+        out._nodes = {n.name: n for n in nodes}
+        out._links = {k: bw for k, bw in self._links.items() if k[0] in out._nodes and k[1] in out._nodes}
+        out._resolved = None
+        return out
+
+    def restrict(self, nodes: Iterable[Hashable]) -> Network:
+        """A new network of only the given nodes (e.g. the live ones) and the links between them.
+
+        Names that are not in this network are ignored (a pool may be connected that the configured
+        network does not know); the node order and ``default_bandwidth`` are kept. The result may be
+        empty or, without a default bandwidth, disconnected: :meth:`validate` says so.
+        """
+        if isinstance(nodes, str):  # iterating it would keep single-letter nodes
+            raise GraphValidationError(
+                f"restrict() takes a collection of node names, not one string; got {nodes!r}"
+            )
+        keep = {to_name(n) for n in nodes}
+        return self._copy(n for name, n in self._nodes.items() if name in keep)
+
+    def with_slots(self, slots: Mapping[Hashable, int]) -> Network:
+        """A new network in which the named nodes have the given slot counts (e.g. the worker
+        slots their pools really have); other nodes, speeds and links are unchanged.
+
+        An unknown node raises :class:`UnknownNodeError`, a count that is not an integer >= 1
+        :class:`InvalidSpeedError`.
+        """
+        counts: dict[str, int] = {}
+        for name, count in slots.items():
+            node = to_name(name)
+            if node not in self._nodes:
+                raise UnknownNodeError(
+                    f"cannot set the slots of unknown node {node!r}; known: {sorted(self._nodes)}"
+                )
+            counts[node] = _check_slots(node, count)
+        return self._copy(
+            Node(n.name, counts[name], n.speed) if name in counts else n for name, n in self._nodes.items()
+        )
 
     @classmethod
     def from_networkx(
@@ -382,8 +435,8 @@ class Network:
 
     # -- reading --------------------------------------------------------------------------------
     @property
-    def nodes(self) -> Mapping[str, NodeSpec]:
-        """Node name -> :class:`NodeSpec` (read-only view)."""
+    def nodes(self) -> Mapping[str, Node]:
+        """Node name -> :class:`Node` (read-only view)."""
         return MappingProxyType(self._nodes)
 
     @property
@@ -394,6 +447,16 @@ class Network:
     @property
     def total_slots(self) -> int:
         return sum(n.slots for n in self._nodes.values())
+
+    def speed(self, node: Hashable) -> float:
+        """The speed of ``node`` (a dict lookup); an unknown node raises :class:`UnknownNodeError`."""
+        found = self._nodes.get(node if isinstance(node, str) else str(node))
+        if found is None:
+            raise UnknownNodeError(f"unknown node {node!r}; known: {sorted(self._nodes)}")
+        return found.speed
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._nodes)
 
     def __len__(self) -> int:
         return len(self._nodes)

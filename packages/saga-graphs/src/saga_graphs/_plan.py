@@ -10,7 +10,12 @@ from itertools import pairwise
 
 import structlog
 
-from saga_graphs._errors import (
+from saga_graphs._graphs import Network, TaskGraph
+from saga_graphs._problem import FREE_BANDWIDTH, Problem, ProcessorPlacement, processor_name
+from saga_graphs._registry import SchedulerEntry, entry
+from saga_graphs._schedule import Placement, Schedule, _tol
+from saga_graphs._worker import shared_worker
+from saga_graphs.errors import (
     GraphValidationError,
     InvalidScheduleError,
     SagaGraphsError,
@@ -19,11 +24,6 @@ from saga_graphs._errors import (
     UnknownNodeError,
     UnknownSchedulerError,
 )
-from saga_graphs._graphs import Network, TaskGraph
-from saga_graphs._problem import FREE_BANDWIDTH, Problem, ProcessorPlacement, processor_name
-from saga_graphs._registry import SchedulerEntry, entry
-from saga_graphs._schedule import Placement, Schedule, _tol
-from saga_graphs._worker import shared_worker
 
 __all__ = ["DEFAULT_TIME_BUDGET", "build_problem", "plan"]
 

@@ -1,15 +1,14 @@
-"""The slot-level problem an algorithm sees, and its translation to and from SAGA objects.
+"""The slot-level problem an algorithm sees, and the SAGA adapter (to and from SAGA objects).
 
 Why a separate, plain representation: SAGA runs one task at a time per processor, so a node with k
 slots becomes k processors (``"node-a#0"`` ... ``"node-a#{k-1}"``) joined by free links. The plain
-tuples pickle cheaply to the scheduler worker process, and an in-process algorithm (a fast HEFT) can
-take the very same input.
+tuples pickle cheaply to the scheduler worker process, and the in-process fast HEFT
+(:func:`saga_graphs._fast_heft.heft`) takes the very same input and never builds a SAGA object:
+:func:`to_saga` / :func:`run_saga` are only for SAGA's own schedulers.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,14 +43,6 @@ class Problem:
     links: tuple[tuple[str, str, float], ...]
     fixed: tuple[ProcessorPlacement, ...] = ()
     min_start_time: float = 0.0
-
-    def bandwidths(self) -> dict[tuple[str, str], float]:
-        """Both orientations of every link, for algorithms that look transfers up."""
-        out: dict[tuple[str, str], float] = {}
-        for a, b, bw in self.links:
-            out[(a, b)] = bw
-            out[(b, a)] = bw
-        return out
 
 
 def to_saga(problem: Problem) -> tuple[Any, Any, Any]:
@@ -104,17 +95,3 @@ def _clear_saga_caches() -> None:
     for fn in (getattr(cpop, "upward_rank", None), getattr(cpop, "cpop_ranks", None)):
         if fn is not None and hasattr(fn, "cache_clear"):
             fn.cache_clear()
-
-
-def expand_bandwidth(bw: float) -> float:
-    return FREE_BANDWIDTH if math.isinf(bw) else bw
-
-
-def describe(problem: Problem) -> Mapping[str, int]:
-    """Sizes for log events."""
-    return {
-        "tasks": len(problem.tasks),
-        "dependencies": len(problem.dependencies),
-        "processors": len(problem.processors),
-        "fixed": len(problem.fixed),
-    }

@@ -16,8 +16,8 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
-from saga_graphs._errors import InvalidScheduleError
 from saga_graphs._graphs import Network, TaskGraph
+from saga_graphs.errors import InvalidScheduleError
 
 __all__ = ["Placement", "Schedule", "lower_bound"]
 

@@ -30,8 +30,8 @@ from typing import IO, Any
 
 import structlog
 
-from saga_graphs._errors import SchedulerFailedError, SchedulerTimeoutError
 from saga_graphs._problem import Problem, ProcessorPlacement
+from saga_graphs.errors import SchedulerFailedError, SchedulerTimeoutError
 
 __all__ = ["WorkerClient", "shared_worker"]
 

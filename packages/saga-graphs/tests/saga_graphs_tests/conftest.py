@@ -12,7 +12,7 @@ from saga_graphs._worker import shared_worker
 
 
 def diamond(size: float = 0.0) -> sg.TaskGraph:
-    """The seed's diamond: t1 0.5 s -> t2 2.0 s and t3 1.0 s -> t4 0.5 s."""
+    """The diamond: t1 0.5 s -> t2 2.0 s and t3 1.0 s -> t4 0.5 s."""
     tg = sg.TaskGraph()
     for name, cost in [("t1", 0.5), ("t2", 2.0), ("t3", 1.0), ("t4", 0.5)]:
         tg.add_task(name, cost)

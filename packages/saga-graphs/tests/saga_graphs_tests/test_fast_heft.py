@@ -11,6 +11,7 @@ zero costs and sizes).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
 import os
@@ -18,6 +19,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import saga
@@ -27,13 +29,17 @@ from saga.schedulers.heft import heft_rank_sort
 from saga.schedulers.parametric import ParametricScheduler
 from saga.schedulers.parametric.components import GreedyInsert, GreedyInsertCompareFuncs, UpwardRanking
 
-from saga_graphs._fast_heft import FastHeftError, FastHeftScheduler, _Problem, fast_heft
+import saga_graphs.errors as sg_errors
+from saga_graphs._fast_heft import FastHeftError, heft
+from saga_graphs._problem import Problem, run_saga
+from saga_graphs._saga_fast_heft import FastHeftScheduler, _from_saga, fast_heft
 
 CORPUS_SIZE = 240
 
 
 def reference_heft() -> ParametricScheduler:
-    """SAGA's HEFT with a deterministic node order (FIELD-NOTES section 3)."""
+    """SAGA's HEFT with nodes tried in name order (SAGA's HeftScheduler breaks ties between equally good
+    nodes in set order, which depends on PYTHONHASHSEED; this reference does not)."""
     return ParametricScheduler(
         initial_priority=UpwardRanking(),
         insert_task=GreedyInsert(
@@ -271,7 +277,7 @@ def test_topological_order_replica_equals_sagas() -> None:
     replays that algorithm on the frozenset iteration order instead of building a graph."""
     for seed in range(0, CORPUS_SIZE, 3):
         network, task_graph, label = make_problem(seed)
-        problem = _Problem(network, task_graph, "saga")
+        problem = _from_saga(network, task_graph, "saga")
         positions = problem._generation_positions()
         ours = [name for _, name in sorted(zip(positions.tolist(), problem.task_names, strict=True))]
         assert ours == [t.name for t in task_graph.topological_sort()], label
@@ -410,13 +416,97 @@ def test_makespan_equals_sagas_heftscheduler_when_there_are_no_node_ties() -> No
         }
 
 
+# -- the array path: plan()'s HEFT, on the plain Problem ------------------------------------------
+
+
+def as_problem(network: saga.Network, task_graph: saga.TaskGraph, **kwargs: object) -> Problem:
+    """The same instance as saga-graphs' plain Problem (what plan() hands the fast HEFT)."""
+    return Problem(
+        tasks=tuple((t.name, t.cost) for t in task_graph.tasks),
+        dependencies=tuple((d.source, d.target, d.size) for d in task_graph.dependencies),
+        processors=tuple((n.name, n.speed) for n in network.nodes),
+        links=tuple((e.source, e.target, e.speed) for e in network.edges),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def placements_of(schedule: saga.Schedule) -> list[tuple[str, str, float, float]]:
+    return sorted((t.name, t.node, t.start, t.end) for ts in schedule.mapping.values() for t in ts)
+
+
+@pytest.mark.timeout(300)
+def test_array_heft_equals_the_stable_saga_object_path_on_the_corpus() -> None:
+    """heft(Problem) never builds a SAGA object; it must give exactly what the SAGA-object path
+    with sorted tie-breaking gives (which equals SAGA on sorted collections, tested below)."""
+    for seed in range(CORPUS_SIZE):
+        network, task_graph, label = make_problem(seed)
+        expected = fast_heft(network, task_graph, tie_break="stable")
+        assert sorted(heft(as_problem(network, task_graph))) == placements_of(expected), label
+
+
+@pytest.mark.timeout(300)
+def test_array_heft_equals_the_saga_object_path_for_rolling_problems() -> None:
+    """Fixed tasks of the graph, occupancy-only entries (other graphs, availability blockers) and
+    min_start_time, through saga-graphs' own problem builder, against the previous route (SAGA
+    objects built from the Problem, FastHeftScheduler on them)."""
+    import saga_graphs as sg
+    from saga_graphs._plan import build_problem
+
+    from .conftest import random_problem
+
+    compared = 0
+    for seed in range(40):
+        tg, net = random_problem(700 + seed, n_tasks=12 + seed, n_nodes=1 + seed % 4, max_slots=3)
+        full = sg.plan(tg, net)
+        rng = random.Random(seed)
+        cut = full.makespan * rng.choice([0.0, 0.3, 0.6])
+        fixed = {t: p for t, p in full.placements.items() if p.end <= cut}
+        node = sorted(net.nodes)[seed % len(net)]
+        extra = sg.Placement("other-graph", node, 0, cut, cut + 1.5)
+        if not any(p.node == node and p.slot == 0 and p.end > cut for p in fixed.values()):
+            fixed["other-graph"] = extra
+        available = {node: cut + 2.0} if seed % 3 == 0 else None
+        problem, _ = build_problem(
+            tg, net, fixed=sg.Schedule(fixed), node_available_at=available, min_start_time=cut + 0.5
+        )
+        old = run_saga(FastHeftScheduler(tie_break="stable"), problem)
+        assert sorted(heft(problem)) == sorted(old), f"seed={seed}"
+        compared += len(problem.fixed) > len(fixed)  # blockers were needed
+    assert compared >= 20
+
+
+def test_array_heft_names_bad_problems() -> None:
+    base = Problem(
+        tasks=(("x", 1.0), ("y", 1.0)),
+        dependencies=(("x", "y", 1.0),),
+        processors=(("a", 1.0), ("b", 2.0)),
+        links=(("a", "a", math.inf), ("a", "b", 1.0), ("b", "b", math.inf)),
+    )
+    assert sorted(p[0] for p in heft(base)) == ["x", "y"]
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"links": (("a", "a", math.inf), ("b", "b", math.inf))}, "no link between 'a' and 'b'"),
+        ({"links": (*base.links, ("a", "c", 1.0))}, "'a'-'c' names a node that is not in the network"),
+        ({"processors": (("a", 1.0), ("b", 0.0))}, r"bad nodes: \['b'\]"),
+        ({"processors": ()}, "no nodes"),
+        ({"tasks": (("x", 1.0), ("x", 2.0), ("y", 1.0))}, "two tasks have the same name 'x'"),
+        ({"dependencies": (("x", "ghost", 1.0),)}, "'ghost'"),
+        ({"dependencies": (("x", "y", 1.0), ("y", "x", 1.0))}, "cycle"),
+        ({"fixed": (("x", "c#0", 0.0, 1.0),)}, "processor 'c#0'"),
+        ({"min_start_time": math.nan}, "min_start_time must be finite"),
+    ]
+    for change, message in cases:
+        with pytest.raises(FastHeftError, match=message):
+            heft(dataclasses.replace(base, **change))
+    assert issubclass(FastHeftError, sg_errors.SchedulerFailedError)
+
+
 # -- stable tie-breaking -------------------------------------------------------------------------
 
 _STABLE_SCRIPT = """
 import json, sys
 sys.path[:0] = json.loads(sys.argv[1])
 from saga_graphs_tests.test_fast_heft import make_problem, as_table
-from saga_graphs._fast_heft import fast_heft
+from saga_graphs._saga_fast_heft import fast_heft
 out = {}
 for seed in range(0, 240, 7):
     network, task_graph, _ = make_problem(seed)

@@ -36,7 +36,9 @@ def test_a_running_task_with_an_observed_end_is_kept_and_respected() -> None:
     assert s.placements["t1"].end == 3.0
     assert s.placements["t2"].start >= 3.0 and s.placements["t3"].start >= 3.0
     s.validate(tg, net, observed={"t1"})
-    with pytest.raises(sg.InvalidScheduleError, match="task 't1' on node 'node-a' lasts 3.0 s but cost 0.5"):
+    with pytest.raises(
+        sg.errors.InvalidScheduleError, match="task 't1' on node 'node-a' lasts 3.0 s but cost 0.5"
+    ):
         s.validate(tg, net)
 
 
@@ -99,7 +101,9 @@ def test_plain_min_start_time_works_with_every_scheduler(scheduler: str) -> None
 
 def test_schedulers_without_partial_schedule_support_are_refused_clearly() -> None:
     fixed = sg.Schedule({"t1": sg.Placement("t1", "node-a", 0, 0.0, 0.5)})
-    with pytest.raises(sg.SchedulerFailedError, match="scheduler 'PEFT' does not honour fixed placements"):
+    with pytest.raises(
+        sg.errors.SchedulerFailedError, match="scheduler 'PEFT' does not honour fixed placements"
+    ):
         sg.plan(diamond(), three_nodes(), "PEFT", fixed=fixed)
     s = sg.plan(diamond(), three_nodes(), ["PEFT", "HEFT"], fixed=fixed)
     assert s.scheduler == "HEFT"
@@ -119,27 +123,27 @@ def test_everything_fixed_returns_the_fixed_placements() -> None:
     [
         (
             {"t1": sg.Placement("t1", "ghost", 0, 0.0, 0.5)},
-            sg.UnknownNodeError,
+            sg.errors.UnknownNodeError,
             "fixed task 't1' is on unknown node 'ghost'",
         ),
         (
             {"t1": sg.Placement("t1", "node-a", 3, 0.0, 0.5)},
-            sg.InvalidScheduleError,
+            sg.errors.InvalidScheduleError,
             "slot 3 of node 'node-a', which has 1 slot",
         ),
         (
             {"t1": sg.Placement("t1", "node-a", 0, 1.0, 0.5)},
-            sg.InvalidScheduleError,
+            sg.errors.InvalidScheduleError,
             "fixed task 't1' has bad times",
         ),
         (
             {"t2": sg.Placement("t2", "node-a", 0, 0.5, 2.5)},
-            sg.InvalidScheduleError,
+            sg.errors.InvalidScheduleError,
             "fixed task 't2' depends on 't1', which is not fixed",
         ),
         (
             {"t1": sg.Placement("t1", "node-a", 0, 0.0, 0.5), "x": sg.Placement("x", "node-a", 0, 0.2, 0.9)},
-            sg.InvalidScheduleError,
+            sg.errors.InvalidScheduleError,
             "fixed tasks 't1' and 'x' overlap on node 'node-a' slot 0",
         ),
     ],

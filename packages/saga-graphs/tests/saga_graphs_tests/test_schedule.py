@@ -66,7 +66,7 @@ def test_each_violation_is_named(change: dict[str, sg.Placement | None], message
             del placements[t]
         else:
             placements[t] = p
-    with pytest.raises(sg.InvalidScheduleError, match=message):
+    with pytest.raises(sg.errors.InvalidScheduleError, match=message):
         sg.Schedule(placements).validate(diamond(20.0), _net())
 
 
@@ -77,10 +77,10 @@ def test_same_node_transfers_are_free() -> None:
 
 
 def test_mismatched_key_and_duplicate_task() -> None:
-    with pytest.raises(sg.InvalidScheduleError, match="placement keyed 'x' is for task 't1'"):
+    with pytest.raises(sg.errors.InvalidScheduleError, match="placement keyed 'x' is for task 't1'"):
         sg.Schedule({"x": sg.Placement("t1", "a", 0, 0.0, 1.0)})
     p = sg.Placement("t1", "a", 0, 0.0, 1.0)
-    with pytest.raises(sg.InvalidScheduleError, match="task 't1' is placed twice"):
+    with pytest.raises(sg.errors.InvalidScheduleError, match="task 't1' is placed twice"):
         sg.Schedule.from_placements([p, p])
 
 
@@ -119,7 +119,7 @@ def test_json_round_trip_is_lossless(
      ('{"format": "saga-graphs.schedule/1", "placements": [{"task": "a"}]}', "malformed placement")],
 )  # fmt: skip
 def test_bad_json(text: str, message: str) -> None:
-    with pytest.raises(sg.InvalidScheduleError, match=message):
+    with pytest.raises(sg.errors.InvalidScheduleError, match=message):
         sg.Schedule.from_json(text)
 
 

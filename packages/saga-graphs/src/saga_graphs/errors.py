@@ -1,12 +1,10 @@
-"""Typed errors of saga_graphs.
+"""Every error saga_graphs raises, in one namespace: ``saga_graphs.errors.CycleError`` and so on.
 
-Every error subclasses :class:`SagaGraphsError` (itself a ``ValueError``, because every one of them is
-caused by a bad input or an input SAGA could not handle). All take a single message argument, so they
+Catch :class:`SagaGraphsError` for all of them: it is a ``ValueError``, because every one of them is
+caused by a bad input or an input SAGA could not handle. All take a single message argument, so they
 pickle across process boundaries (Parsl ships exceptions between processes, and our scheduler worker
 process sends them back to the caller).
 """
-
-from __future__ import annotations
 
 __all__ = [
     "CycleError",

@@ -1,12 +1,15 @@
 """Start Parsl worker pools by hand, one per "node", against a running executor's interchange.
 
-Why by hand: in the namespace tier there is no batch system to start pools; the fixture is the resource
-manager and decides which namespace each pool runs in. The pool's arguments are taken from the executor's
-own formatted launch command (after ``start()``), so address, port, cert dir, heartbeat settings and
-worker count are exactly what the interchange expects; only the interpreter and the module change.
+Why by hand: in the namespace tier and the makespan benchmark there is no batch system to start pools; the
+caller is the resource manager and decides which namespace (or container) each pool runs in. The pool's
+arguments are taken from the executor's own formatted launch command (after ``start()``), so address, port,
+cert dir, heartbeat settings and worker count are exactly what the interchange expects; only the
+interpreter and the module change.
 
-Children run first-party modules (``parsl_affinity_htex.worker_pool``, ``e2e_tests.workflow``), which a
-Pants test sandbox only exposes through ``sys.path``; :func:`child_env` hands it down as PYTHONPATH.
+Such a pool (and any other child started by hand) imports first-party modules -- the pool module, the
+tasks' module -- that under Pants exist only on this process's ``sys.path``: :func:`child_env` hands that
+path down with parsl-affinity-htex's :func:`~parsl_affinity_htex.child_pythonpath`, the one definition of
+"the import path for a child" that the executor and the virtual cluster use too.
 """
 
 from __future__ import annotations
@@ -14,9 +17,20 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from parsl_affinity_htex import child_pythonpath
+
+__all__ = [
+    "AFFINITY_POOL_MODULE",
+    "STOCK_POOL_MODULE",
+    "PoolLaunchError",
+    "child_env",
+    "connected_manager_count",
+    "pool_argv",
+    "upstream_pool_args",
+]
 
 STOCK_POOL_MODULE = "parsl.executors.high_throughput.process_worker_pool"
 AFFINITY_POOL_MODULE = "parsl_affinity_htex.worker_pool"
@@ -28,10 +42,12 @@ class PoolLaunchError(RuntimeError):
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for child processes: ours plus PYTHONPATH = our sys.path (first-party code under Pants)."""
+    """Environment for a child started by hand: ours, PYTHONPATH = our import path, then ``extra``.
+
+    Returns a new dict; ``os.environ`` is not changed.
+    """
     env = dict(os.environ)
-    paths = [os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PYTHONPATH"] = child_pythonpath()
     env.setdefault("HOME", "/tmp")
     env.update(extra or {})
     return env
@@ -49,23 +65,16 @@ def upstream_pool_args(launch_cmd: str, block_id: str) -> list[str]:
 
 
 def pool_argv(executor: Any, *, node: str, block_id: str, module: str) -> list[str]:
-    """Command line for one pool of ``executor`` on ``node`` running ``module`` with our interpreter."""
+    """``[python, "-m", module, *args]``: one pool of ``executor`` on ``node``, with our interpreter.
+
+    Start it with ``env=child_env(...)`` (first-party code); ``[3:]`` is the pool's arguments alone.
+    """
     args = upstream_pool_args(str(executor.launch_cmd), block_id)
     if module == AFFINITY_POOL_MODULE:
         # The affinity pool also reads NODE_NAME; the flag makes the name explicit in `ps` output.
         args = [a for a in args if not a.startswith("--node-name")]
         args += ["--node-name", node]
     return [sys.executable, "-m", module, *args]
-
-
-def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.25) -> None:
-    """Poll ``predicate`` until true; TimeoutError naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def connected_manager_count(executor: Any) -> int:

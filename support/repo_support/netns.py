@@ -1,9 +1,11 @@
 """Several "hosts" on one machine: Linux network namespaces on a private bridge.
 
-Why: the end-to-end tests must show that a task ran on the node the plan chose, proven by the network
-address it ran from, and that a slow link really is slow. Namespaces give each "node" its own IP, its own
-veth link (which ``tc ... tbf`` can shape; this kernel has no netem) and its own processes, for ~0.3 s of
-setup. Everything stays on a private bridge in the root namespace: nothing is routed or NATed out.
+Why: the end-to-end tests (infra/kind/e2e_tests) must show that a task ran on the node the plan chose,
+proven by the network address it ran from, and that a slow link really is slow; the makespan benchmark
+(benchmarks/bench_makespan.py) runs its pools behind the same kind of shaped link. Namespaces give each
+"node" its own IP, its own veth link (which ``tc ... tbf`` can shape; this kernel has no netem) and its own
+processes, for ~0.3 s of setup. Everything stays on a private bridge in the root namespace: nothing is
+routed or NATed out.
 
 Several test runs may share a machine, so every run picks unique names (pid + random tag) and a /24 that
 no interface or route on the machine uses, under a lock file. Teardown is idempotent and is registered

@@ -1,4 +1,18 @@
-"""Typed errors of k8s_topology.
+"""Every error k8s_topology raises on purpose, in one namespace: ``k8s_topology.errors``.
+
+All derive from :class:`K8sTopologyError` (also exported as ``k8s_topology.K8sTopologyError``)::
+
+    K8sTopologyError
+    ├── KubeConfigError            no usable kubeconfig / in-cluster configuration
+    ├── KubernetesUnreachable      refused, DNS, TLS, timeout (``host``)
+    ├── KubernetesApiError         other HTTP errors (``status``, ``verb``, ``resource``)
+    │   ├── KubernetesUnauthorized HTTP 401
+    │   └── KubernetesForbidden    HTTP 403: "list nodes: forbidden ..."
+    ├── NoUsableNodes              discovery kept no node (``excluded``: name -> reason)
+    ├── NoNodeAvailable            the pinned provider has no free node for a block
+    ├── InvalidQuantity            (also ValueError) a malformed node quantity (``node``, ``field``, ``value``)
+    ├── InvalidLabelSelector       (also ValueError) label-selector syntax
+    └── InvalidOverride            (also ValueError) a bad option given in code (overrides, tolerations, ...)
 
 Every error names the bad value and what was expected, so that a user who only sees the message can fix
 the cause. All errors survive pickling (``__reduce__`` keeps the one-argument constructor plus the extra
@@ -9,6 +23,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+__all__ = [
+    "InvalidLabelSelector",
+    "InvalidOverride",
+    "InvalidQuantity",
+    "K8sTopologyError",
+    "KubeConfigError",
+    "KubernetesApiError",
+    "KubernetesForbidden",
+    "KubernetesUnauthorized",
+    "KubernetesUnreachable",
+    "NoNodeAvailable",
+    "NoUsableNodes",
+]
 
 
 class K8sTopologyError(Exception):
@@ -106,7 +134,8 @@ class InvalidLabelSelector(K8sTopologyError, ValueError):
 
 
 class InvalidOverride(K8sTopologyError, ValueError):
-    """A slots/speed/bandwidth override given in code names an unknown node or holds a bad value."""
+    """An option given in code holds a bad value: a slots/speed/bandwidth override naming an unknown node,
+    a malformed toleration, a bad image pull policy, ..."""
 
 
 class NoNodeAvailable(K8sTopologyError):

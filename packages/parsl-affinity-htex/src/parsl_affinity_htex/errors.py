@@ -1,0 +1,24 @@
+"""Every error and warning parsl_affinity_htex raises, in one namespace: ``parsl_affinity_htex.errors``.
+
+``except parsl_affinity_htex.errors.NodeUnavailable`` and so on. The classes are defined in the package's
+private ``_errors`` module (their pickles, which cross Parsl's process boundaries, name it); this module is
+the place users import them from. The package top level re-exports them too.
+"""
+
+from parsl_affinity_htex._errors import (
+    AffinitySpecError,
+    InsecureTransportWarning,
+    InterchangeLost,
+    InvalidClusterSpecError,
+    NodeUnavailable,
+    NotOnAffinityWorker,
+)
+
+__all__ = [
+    "AffinitySpecError",
+    "InsecureTransportWarning",
+    "InterchangeLost",
+    "InvalidClusterSpecError",
+    "NodeUnavailable",
+    "NotOnAffinityWorker",
+]
