@@ -33,4 +33,12 @@ for pkg in saga-graphs parsl-affinity-htex k8s-topology saga-dfk; do
     || { echo "saga-dfk --version does not print '$pkg $build_version':" >&2; echo "$cli_versions" >&2; exit 1; }
   echo "version: $pkg $wheel_version (BUILD: $build_version)"
 done
+# k8s-topology needs Parsl only for its provider: the wheel requires it only under the [parsl] extra.
+"$venv/bin/python" - <<'PY'
+from importlib.metadata import requires
+
+parsl = [r for r in requires("k8s-topology") or [] if r.lower().startswith("parsl")]
+assert parsl and all('extra == "parsl"' in r for r in parsl), f"k8s-topology requires parsl outside its extra: {parsl}"
+print("k8s-topology: parsl only in the [parsl] extra:", parsl)
+PY
 for w in "${wheels[@]}"; do echo "wheel: $(basename "$w")"; done

@@ -80,6 +80,7 @@ import saga_graphs
 from parsl_affinity_htex import AffinityHighThroughputExecutor, LocalVirtualCluster
 from repo_support.netns import NetnsCluster, measure_upload, netns_cluster, unavailable_reason
 from repo_support.pools import AFFINITY_POOL_MODULE, child_env, pool_argv
+from repo_support.stages import Stage, gather_results
 from repo_support.waiting import wait_until
 
 NODES: dict[str, int] = {"node-a": 3, "node-b": 2, "node-c": 1, "node-d": 4}  # name -> worker slots
@@ -94,16 +95,6 @@ TARGET_RATIO = 0.7
 OPT_OUT_KEY = "saga_plan"  # saga_dfk: resource-spec key; False keeps a task out of planning (stock placement)
 TARGET_FIDELITY = 0.15
 RUN_TIMEOUT = 300.0
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One benchmark task: sleep ``seconds`` (on a speed-1 core), return ``out_bytes``; parents by name."""
-
-    name: str
-    seconds: float
-    out_bytes: int
-    parents: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------- workflows
@@ -339,7 +330,6 @@ def run_workflow(
 ) -> RunOutcome:
     """Submit the workflow, wait for every result (checking input sizes), measure."""
     app = python_app(bench_task, executors=[LABEL])
-    by_name = {s.name: s for s in workflow}
     futures: dict[str, Any] = {}
     done_at: dict[str, float] = {}
     rounds_before = len(dfk.run_report()["rounds"]) if planned else 0
@@ -361,16 +351,7 @@ def run_workflow(
             cost, size = declared[name]
             cost_model.declare(fut.tid, cost=cost, output_size=size)
         dfk.execute()
-    deadline = time.monotonic() + RUN_TIMEOUT
-    results: dict[str, dict[str, Any]] = {}
-    for name, fut in futures.items():
-        result = fut.result(timeout=max(1.0, deadline - time.monotonic()))
-        expected = [by_name[p].out_bytes for p in by_name[name].parents]
-        if result["input_sizes"] != expected:
-            raise AssertionError(
-                f"task {name} got inputs of {result['input_sizes']} bytes, expected {expected}"
-            )
-        results[name] = {k: v for k, v in result.items() if k != "payload"}
+    results = gather_results(workflow, futures, RUN_TIMEOUT)
     wall_end = max(done_at.get(n, time.time()) for n in futures)
     outcome = RunOutcome(
         mode="saga" if planned else "stock",

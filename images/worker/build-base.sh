@@ -32,8 +32,8 @@ CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 RECIPE_VERSION=1
 WORK=""
 
-log() { printf '[build-base %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=/dev/null  # images/worker/lib.sh: log, die
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" build-base
 cleanup() {
   local rc=$?
   if [[ -n $WORK ]]; then

@@ -24,8 +24,8 @@ DOCKER="${DOCKER:-$(if [[ -x /usr/bin/docker ]]; then echo /usr/bin/docker; else
 export DOCKER
 CONTEXT_DIR=""
 
-log() { printf '[build-image %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=/dev/null  # images/worker/lib.sh: log, die
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" build-image
 trap '[[ -n $CONTEXT_DIR ]] && rm -rf "$CONTEXT_DIR"' EXIT
 
 while (($#)); do

@@ -37,8 +37,8 @@ JOB_TIMEOUT_S=900
 CLUSTER_CREATED=0
 CONTEXT_DIR=""
 
-log() { printf '[run-e2e %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=/dev/null  # images/worker/lib.sh: log, die
+source "$ROOT/images/worker/lib.sh" run-e2e
 
 cleanup() {
   local rc=$?

@@ -21,7 +21,16 @@ import sys
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
-__all__ = ["PROJECT_PACKAGES", "imports", "is_private", "modules_after", "private_imports"]
+__all__ = [
+    "PROJECT_PACKAGES",
+    "assert_no_private_imports",
+    "imports",
+    "imports_of",
+    "is_private",
+    "modules_after",
+    "package_sources",
+    "private_imports",
+]
 
 #: The repository's four distributions, by import name.
 PROJECT_PACKAGES = frozenset({"saga_graphs", "parsl_affinity_htex", "k8s_topology", "saga_dfk"})
@@ -38,6 +47,15 @@ def imports(path: Path) -> list[tuple[int, str]]:
             out.append((node.lineno, node.module))
             out.extend((node.lineno, f"{node.module}.{alias.name}") for alias in node.names)
     return out
+
+
+def package_sources(src_dir: Path, tests_dir: Path) -> list[Path]:
+    """The ``*.py`` files directly in a package's source directory and in its test directory; asserts both
+    are there (``__init__.py`` and at least one test), so that a scan never passes vacuously."""
+    files = sorted(src_dir.glob("*.py")) + sorted(tests_dir.glob("*.py"))
+    assert src_dir / "__init__.py" in files, f"no {src_dir}/__init__.py: the scan would pass vacuously"
+    assert any(path.parent == tests_dir for path in files), f"no {tests_dir}/*.py to scan"
+    return files
 
 
 def _private_prefix(dotted: str) -> str | None:
@@ -78,6 +96,24 @@ def private_imports(
                 seen.add((line, prefix))
                 found.append(f"{shown}:{line}: {prefix}")
     return found
+
+
+def assert_no_private_imports(src_dir: Path, tests_dir: Path, own: Collection[str]) -> None:
+    """No module of the package (:func:`package_sources`) imports a private module/name of a package not in
+    ``own``."""
+    offences = private_imports(package_sources(src_dir, tests_dir), own)
+    assert offences == [], "private modules/names of other packages: " + "; ".join(offences)
+
+
+def imports_of(paths: Iterable[Path], roots: Collection[str]) -> list[str]:
+    """``"file:line: name"`` for each import in ``paths`` of a top-level package in ``roots`` (files named
+    relative to their parent's parent)."""
+    return [
+        f"{path.relative_to(path.parents[1])}:{line}: {name}"
+        for path in paths
+        for line, name in imports(path)
+        if name.split(".")[0] in roots
+    ]
 
 
 def modules_after(code: str, *, timeout: float = 90) -> dict[str, list[str]]:

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
 import structlog
 
@@ -76,7 +77,7 @@ def _run(args: Sequence[str], *, check: bool = True) -> subprocess.CompletedProc
     return proc
 
 
-def _networks_in_use() -> list[ipaddress.IPv4Network]:
+def networks_in_use() -> list[ipaddress.IPv4Network]:
     """Every IPv4 network assigned to an interface or routed on this machine (root namespace)."""
     used: list[ipaddress.IPv4Network] = []
     for line in _run(["ip", "-o", "-4", "addr", "show"]).stdout.splitlines():
@@ -104,7 +105,7 @@ def pick_free_subnet(
     raise NetnsError(f"no free 10.x.y.0/24 found after {attempts} attempts; in use: {list(used)}")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -125,13 +126,13 @@ def sweep_stale() -> list[str]:
     for line in listing.splitlines():
         name = line.split()[0] if line.split() else ""
         m = re.match(rf"^{NAMESPACE_PREFIX}(\d+)-", name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             _kill_namespace_processes(name)
             _run(["ip", "netns", "del", name], check=False)
             removed.append(name)
     for line in _run(["ip", "-o", "link", "show", "type", "bridge"], check=False).stdout.splitlines():
         m = re.match(r"^\d+: (sb(\d+)x[0-9a-f]+)[:@]", line)
-        if m and not _pid_alive(int(m.group(2))):
+        if m and not pid_alive(int(m.group(2))):
             _run(["ip", "link", "del", m.group(1)], check=False)
             removed.append(m.group(1))
     if removed:
@@ -144,6 +145,30 @@ def _kill_namespace_processes(namespace: str) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
+
+
+class _Addressed(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+
+
+class NodesByName[N: _Addressed]:
+    """Lookups over ``self.nodes`` (name -> node), shared by the namespace and the container clusters."""
+
+    nodes: dict[str, N]
+
+    def node(self, name: str) -> N:
+        """The node called ``name``; KeyError naming the known nodes otherwise."""
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise KeyError(f"unknown node {name!r}; nodes are {sorted(self.nodes)}") from None
+
+    def node_for_address(self, address: str) -> str | None:
+        """The node that owns ``address`` (None for the driver or unknown addresses)."""
+        return next((node.name for node in self.nodes.values() if node.address == address), None)
 
 
 @dataclass(frozen=True)
@@ -162,7 +187,7 @@ class NetnsNode:
 
 
 @dataclass(eq=False)
-class NetnsCluster:
+class NetnsCluster(NodesByName[NetnsNode]):
     """N namespaces on one bridge; the driver owns the bridge address in the root namespace.
 
     Build with :func:`netns_cluster` (a context manager that always tears down) or call :meth:`create`
@@ -198,9 +223,9 @@ class NetnsCluster:
         """Build bridge, namespaces and links; on any failure tear down what was built and re-raise."""
         _register_for_emergency_teardown(self)
         try:
-            with _machine_lock():
+            with machine_lock():
                 sweep_stale()
-                self.subnet = self.subnet or pick_free_subnet(_networks_in_use())
+                self.subnet = self.subnet or pick_free_subnet(networks_in_use())
                 hosts = list(self.subnet.hosts())
                 self.bridge = f"sb{self.tag}"
                 self.driver_address = str(hosts[0])
@@ -313,20 +338,6 @@ class NetnsCluster:
         log.warning("netns.node_killed", node=node, pids=pids)
         return pids
 
-    def node(self, name: str) -> NetnsNode:
-        """The node called ``name``; KeyError naming the known nodes otherwise."""
-        try:
-            return self.nodes[name]
-        except KeyError:
-            raise KeyError(f"unknown node {name!r}; nodes are {sorted(self.nodes)}") from None
-
-    def node_for_address(self, address: str) -> str | None:
-        """The node whose namespace owns ``address`` (None for the driver or unknown addresses)."""
-        for node in self.nodes.values():
-            if node.address == address:
-                return node.name
-        return None
-
     # -- shaping ---------------------------------------------------------------------------------
     def shape(self, node: str, rate_mbit: float) -> None:
         """Limit ``node``'s link to ``rate_mbit`` in both directions with a token bucket (tbf).
@@ -364,7 +375,7 @@ def _terminate(proc: subprocess.Popen[bytes], timeout: float = 3.0) -> None:
 
 
 @contextlib.contextmanager
-def _machine_lock() -> Iterator[None]:
+def machine_lock() -> Iterator[None]:
     """Serialise subnet choice + bridge creation across concurrent runs on this machine."""
     with open(_LOCK_PATH, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

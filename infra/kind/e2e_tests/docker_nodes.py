@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import ipaddress
 import os
 import random
@@ -26,18 +25,18 @@ import re
 import secrets
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import structlog
+
+from repo_support.netns import NodesByName, machine_lock, networks_in_use, pick_free_subnet, pid_alive
 
 log = structlog.get_logger(__name__)
 
 LABEL = "org.saga-e2e.owner-pid"
 NAME_PREFIX = "saga-e2e-"
-_LOCK_PATH = Path("/tmp/saga-e2e-netns.lock")  # shared with the namespace tier: one subnet chooser per machine
 _NODE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 
 
@@ -65,74 +64,24 @@ def engine() -> Any:
     return client
 
 
-def _ip(args: Sequence[str]) -> str:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
-
-
-def networks_in_use() -> list[ipaddress.IPv4Network]:
-    """Every IPv4 network assigned to an interface or routed on this machine (root namespace)."""
-    used: list[ipaddress.IPv4Network] = []
-    for line in _ip(["-o", "-4", "addr", "show"]).splitlines():
-        m = re.search(r"inet (\S+)", line)
-        if m:
-            used.append(ipaddress.IPv4Interface(m.group(1)).network)
-    for line in _ip(["-4", "route", "show", "table", "all"]).splitlines():
-        words = line.split()
-        if words and words[0] in ("default", "broadcast", "local", "unreachable", "prohibit", "blackhole"):
-            words = words[1:]
-        if words:
-            with contextlib.suppress(ValueError):
-                used.append(ipaddress.IPv4Network(words[0], strict=False))
-    return [u for u in used if u.prefixlen > 0]
-
-
-def pick_subnet(used: Sequence[ipaddress.IPv4Network], rng: random.Random) -> ipaddress.IPv4Network:
-    """A random 10.x.y.0/24 overlapping none of ``used``."""
-    for _ in range(500):
-        candidate = ipaddress.IPv4Network(f"10.{rng.randint(64, 254)}.{rng.randint(0, 255)}.0/24")
-        if not any(candidate.overlaps(u) for u in used):
-            return candidate
-    raise RuntimeError(f"no free 10.x.y.0/24 found; in use: {list(used)}")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale(client: Any) -> list[str]:
     """Remove containers and networks of this engine whose creating process is gone."""
     removed: list[str] = []
     for container in client.containers.list(all=True, filters={"label": LABEL}):
         owner = container.labels.get(LABEL, "")
-        if owner.isdigit() and not _pid_alive(int(owner)):
+        if owner.isdigit() and not pid_alive(int(owner)):
             with contextlib.suppress(Exception):
                 container.remove(force=True)
                 removed.append(container.name)
     for network in client.networks.list(filters={"label": LABEL}):
         owner = (network.attrs.get("Labels") or {}).get(LABEL, "")
-        if owner.isdigit() and not _pid_alive(int(owner)):
+        if owner.isdigit() and not pid_alive(int(owner)):
             with contextlib.suppress(Exception):
                 network.remove()
                 removed.append(network.name)
     if removed:
         log.warning("docker_nodes.swept_stale", removed=removed)
     return removed
-
-
-@contextlib.contextmanager
-def _machine_lock() -> Iterator[None]:
-    with open(_LOCK_PATH, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -145,7 +94,7 @@ class ContainerNode:
 
 
 @dataclass(eq=False)
-class ContainerCluster:
+class ContainerCluster(NodesByName[ContainerNode]):
     """A private bridge network plus one container per node; the host owns the gateway address.
 
     Build the network with :meth:`create`, start one container per node with :meth:`start`, and always
@@ -183,9 +132,9 @@ class ContainerCluster:
         try:
             sweep_stale(self.client)
             rng = random.Random()
-            with _machine_lock():
+            with machine_lock():
                 for attempt in range(5):
-                    subnet = self.subnet or pick_subnet(networks_in_use(), rng)
+                    subnet = self.subnet or pick_free_subnet(networks_in_use(), rng)
                     gateway = str(next(subnet.hosts()))
                     self.network_name = f"{NAME_PREFIX}{self.tag}"
                     self.bridge = f"sc{self.tag}"
@@ -277,19 +226,6 @@ class ContainerCluster:
         with contextlib.suppress(Exception):
             return bytes(self._containers[node].logs(tail=tail)).decode(errors="replace")
         return ""
-
-    def node(self, name: str) -> ContainerNode:
-        try:
-            return self.nodes[name]
-        except KeyError:
-            raise KeyError(f"unknown node {name!r}; nodes are {sorted(self.nodes)}") from None
-
-    def node_for_address(self, address: str) -> str | None:
-        """The node whose container owns ``address`` (None for the driver or unknown addresses)."""
-        for node in self.nodes.values():
-            if node.address == address:
-                return node.name
-        return None
 
     def destroy(self) -> None:
         """Remove every container (running or not), then the network (its bridge and veths go with it)."""

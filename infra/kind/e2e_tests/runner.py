@@ -18,7 +18,8 @@ import structlog
 from parsl import python_app
 
 from e2e_tests.witness import Sighting, Witness
-from e2e_tests.workflow import Stage, stage_task
+from e2e_tests.workflow import stage_task
+from repo_support.stages import Stage, gather_results
 
 if TYPE_CHECKING:
     import saga_graphs
@@ -120,17 +121,7 @@ def collect(
     workflow: list[Stage], futures: Mapping[str, Any], witness: Witness, *, started: float, timeout: float
 ) -> WorkflowRun:
     """Wait for every future (raising the first task error), check inputs arrived whole, gather proof."""
-    by_name = {s.name: s for s in workflow}
-    results: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout
-    for name, future in futures.items():
-        result = future.result(timeout=max(1.0, deadline - time.monotonic()))
-        expected = [by_name[p].out_bytes for p in by_name[name].parents]
-        if result["input_sizes"] != expected:
-            raise AssertionError(
-                f"task {name} got inputs of {result['input_sizes']} bytes, expected {expected}"
-            )
-        results[name] = {k: v for k, v in result.items() if k != "payload"}
+    results = gather_results(workflow, futures, timeout)
     makespan = time.time() - started
     sightings: dict[str, list[Sighting]] = {}
     for s in sorted(witness.sightings(), key=lambda s: s.received_at):

@@ -25,7 +25,7 @@ import saga_dfk
 import saga_graphs
 from e2e_tests.runner import WorkflowRun, collect, parsl_session, submit_workflow, warm_up
 from e2e_tests.witness import Witness
-from e2e_tests.workflow import Stage, heavy_edges, network_spec, stage_task, stages
+from e2e_tests.workflow import heavy_edges, network_spec, stage_task, stages
 from parsl_affinity_htex import AffinityHighThroughputExecutor
 from repo_support.netns import NetnsCluster
 from repo_support.pools import (
@@ -35,6 +35,7 @@ from repo_support.pools import (
     connected_manager_count,
     pool_argv,
 )
+from repo_support.stages import Stage
 from repo_support.waiting import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(400)]

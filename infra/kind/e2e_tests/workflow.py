@@ -15,25 +15,20 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+# Only the driver builds Stages: the workers import this module (for stage_task) and have no repo_support.
+if TYPE_CHECKING:
+    from repo_support.stages import Stage
 
 HEAVY = 4 * 1024 * 1024
 SMALL = 1024
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One task of the workflow: sleep ``seconds`` (on a speed-1 core), emit ``out_bytes``."""
-
-    name: str
-    seconds: float
-    out_bytes: int
-    parents: tuple[str, ...] = ()
-
-
 def stages(transforms: int = 6, combines: int = 3, lights: int = 4) -> list[Stage]:
     """The workflow's tasks in a topological order."""
+    from repo_support.stages import Stage
+
     if transforms % combines:
         raise ValueError(f"transforms ({transforms}) must be a multiple of combines ({combines})")
     out = [Stage("ingest", 0.3, HEAVY)]

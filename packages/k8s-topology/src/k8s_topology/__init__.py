@@ -11,6 +11,7 @@ All three take the same :class:`NodeFilter` as ``node_filter=``. Every error is 
 :mod:`k8s_topology.errors` and derives from :class:`K8sTopologyError`.
 """
 
+from importlib.metadata import distributions as _distributions
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from k8s_topology import errors
@@ -18,7 +19,6 @@ from k8s_topology._client import make_api_client
 from k8s_topology._discovery import NodeFilter, discover
 from k8s_topology._nodes import BANDWIDTH_KEY, SLOTS_KEY, SPEED_KEY, KubeNode
 from k8s_topology._topology import BandwidthTiers, Topology
-from k8s_topology._version import distribution_version as _distribution_version
 from k8s_topology._watch import NodeEvent, NodeWatch, NodeWatcher
 from k8s_topology.errors import K8sTopologyError
 
@@ -43,9 +43,8 @@ __all__ = [
     "make_api_client",
 ]
 
-#: This package's version, from its installed metadata (the one version in its BUILD file); "0+unknown"
-#: when run from a source tree without installed metadata.
-__version__: str = _distribution_version()
+#: The installed metadata's version (the one in k8s-topology's BUILD file); "0+unknown" without any.
+__version__: str = next((d.version for d in _distributions(name="k8s-topology")), "0+unknown")
 
 
 def __getattr__(name: str) -> object:

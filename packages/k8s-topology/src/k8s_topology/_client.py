@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import structlog
 import urllib3  # pants: no-infer-dep (a dependency of kubernetes, not a direct requirement)
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from k8s_topology._log import get_logger
 from k8s_topology.errors import (
     KubeConfigError,
     KubernetesApiError,
@@ -28,7 +28,7 @@ from k8s_topology.errors import (
     KubernetesUnreachable,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def make_api_client(

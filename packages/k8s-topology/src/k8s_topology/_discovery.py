@@ -15,15 +15,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Never
 
-import structlog
 from kubernetes import client
 
 from k8s_topology._client import host_of, list_nodes_raw, make_api_client
+from k8s_topology._log import get_logger
 from k8s_topology._nodes import KubeNode, LabelSelector, node_from_dict
 from k8s_topology._topology import Topology
 from k8s_topology.errors import InvalidOverride, NoUsableNodes
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _CONTROL_PLANE_TAINTS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 _TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "tolerationSeconds"})

@@ -35,8 +35,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Never
 
-import structlog
 from kubernetes import client
+
+from k8s_topology._log import get_logger
 
 try:
     from parsl.providers import KubernetesProvider
@@ -53,7 +54,7 @@ from k8s_topology._discovery import NodeFilter, discover, reject_removed_keyword
 from k8s_topology._topology import Topology
 from k8s_topology.errors import InvalidOverride, NoNodeAvailable
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 NODE_ANNOTATION = "saga.parsl.org/node"
 #: Environment variables a pinned pod gets from the downward API (spec.nodeName): the documented one a

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Never
 
-import structlog
 import urllib3  # pants: no-infer-dep (a dependency of kubernetes, not a direct requirement)
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -33,11 +32,12 @@ from kubernetes.watch.watch import iter_resp_lines
 
 from k8s_topology._client import host_of, list_nodes_raw, make_api_client, translate_api_exception
 from k8s_topology._discovery import NodeFilter, reject_removed_keywords
+from k8s_topology._log import get_logger
 from k8s_topology._nodes import KubeNode, node_from_dict
 from k8s_topology._topology import Topology
 from k8s_topology.errors import K8sTopologyError
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 EventKind = Literal["joined", "lost", "changed"]
 

@@ -1,6 +1,6 @@
 """Test support: a kube-apiserver stand-in for code that talks to Kubernetes through the official client.
 
-Like ``structlog.testing``, this module is public so that the tests of any package (and your own) fake the API
+Like ``unittest.mock``, this module is public so that the tests of any package (and your own) fake the API
 server the same way::
 
     from k8s_topology.testing import FakeApiServer

@@ -7,7 +7,6 @@ k8s-topology never imports SAGA / saga_graphs; Parsl is its optional ``parsl`` e
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 
 import k8s_topology
+from repo_support.imports import imports
+from repo_support.versions import assert_version_matches
 
 PACKAGE = Path(__file__).resolve().parents[2]  # packages/k8s-topology
 OTHER_PACKAGES = ("saga", "saga_graphs", "parsl", "parsl_affinity_htex", "saga_dfk")
@@ -108,18 +109,6 @@ except ImportError as exc:
     assert "PinnedKubernetesProvider needs Parsl" in line
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
-            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
-    return found
-
-
 @pytest.mark.parametrize("tree", ["src", "tests"])
 def test_no_private_module_of_another_package_is_imported(tree: str) -> None:
     """Sources and tests use other first-party packages through their public names only (scanned with
@@ -127,7 +116,7 @@ def test_no_private_module_of_another_package_is_imported(tree: str) -> None:
     own = ("k8s_topology", "k8s_topology_tests")
     bad: list[str] = []
     for path in sorted((PACKAGE / tree).rglob("*.py")):
-        for lineno, name in _imports(path):
+        for lineno, name in imports(path):
             parts = name.split(".")
             where = f"{path.relative_to(PACKAGE)}:{lineno}: {name}"
             if parts[0] in own:
@@ -145,18 +134,9 @@ def test_parsl_is_imported_by_the_provider_module_only() -> None:
     users = sorted(
         str(path.relative_to(PACKAGE))
         for path in (PACKAGE / "src").rglob("*.py")
-        if any(name.split(".")[0] == "parsl" for _, name in _imports(path))
+        if any(name.split(".")[0] == "parsl" for _, name in imports(path))
     )
     assert users == ["src/k8s_topology/_provider.py"]
-
-
-def test_the_distribution_makes_parsl_an_extra() -> None:
-    build = (PACKAGE / "BUILD").read_text()
-    assert 'extras_require={"parsl": ["parsl==2026.10.26"]}' in build
-    assert '"!!3rdparty/python:reqs#parsl"' in build  # kept out of install_requires
-    from k8s_topology import _upstream
-
-    assert f"parsl=={_upstream.PARSL_VERSION}" in build
 
 
 def test_names_that_moved_say_where_they_went() -> None:
@@ -169,61 +149,5 @@ def test_names_that_moved_say_where_they_went() -> None:
 # ---------------------------------------------------------------- __version__ (a dunder, not in __all__)
 
 
-def _build_version() -> str | None:
-    """``python_artifact(version=...)`` of packages/k8s-topology/BUILD, or None where no BUILD file is (a Pants
-    test sandbox holds none; .ci/check_wheels.sh then compares the built wheel with the BUILD file)."""
-    import re
-
-    build = Path(__file__).resolve().parents[2] / "BUILD"
-    if not build.is_file():
-        return None
-    found = re.findall(r'^\s*version="([^"]+)",\s*$', build.read_text(), flags=re.MULTILINE)
-    assert len(found) == 1, f"{build}: expected exactly one version=..., found {found}"
-    return found[0]
-
-
-def test_version_is_the_installed_metadata_or_a_clear_unknown() -> None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    from k8s_topology import _version
-
-    assert "__version__" not in k8s_topology.__all__
-    assert (
-        _version.distribution_version("no-such-distribution-anywhere")
-        == _version.UNKNOWN_VERSION
-        == "0+unknown"
-    )
-    try:
-        installed = version("k8s-topology")
-    except PackageNotFoundError:  # run from the source tree
-        assert k8s_topology.__version__ == "0+unknown"
-    else:
-        assert k8s_topology.__version__ == installed
-        build_version = _build_version()
-        if build_version is not None:
-            assert installed == build_version, "the installed k8s-topology is not the one in this source tree"
-
-
-def test_version_with_metadata_is_the_build_files_version(tmp_path: Path) -> None:
-    """Metadata like a wheel's, made from the BUILD file's version: ``__version__`` reports it exactly."""
-    import os
-    import subprocess
-    import sys
-
-    build_version = _build_version()
-    if build_version is None:
-        pytest.skip("no BUILD file here (Pants sandbox); .ci/check_wheels.sh checks the wheel instead")
-    info = tmp_path / f"k8s_topology-{build_version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: k8s-topology\nVersion: {build_version}\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run(
-        [sys.executable, "-c", "import k8s_topology; print(k8s_topology.__version__)"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == build_version
+def test_version_is_the_installed_metadata_or_the_build_files(tmp_path: Path) -> None:
+    assert_version_matches(k8s_topology, "k8s-topology", PACKAGE / "BUILD", tmp_path)

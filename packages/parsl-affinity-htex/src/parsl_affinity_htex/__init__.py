@@ -8,13 +8,14 @@ Errors and warnings live in one namespace, :mod:`parsl_affinity_htex.errors`
 (``except parsl_affinity_htex.errors.NodeUnavailable``).
 """
 
+from importlib.metadata import distributions as _distributions
+
 from parsl_affinity_htex import errors
 from parsl_affinity_htex._children import child_pythonpath
 from parsl_affinity_htex._cluster import LocalVirtualCluster, LocalVirtualClusterProvider
 from parsl_affinity_htex._executor import AffinityFuture, AffinityHighThroughputExecutor
 from parsl_affinity_htex._task import current_node
 from parsl_affinity_htex._types import AffinityStats, ConnectedNode, NodeChange, RunRecord
-from parsl_affinity_htex._version import distribution_version as _distribution_version
 
 __all__ = [
     "AffinityFuture",
@@ -30,6 +31,5 @@ __all__ = [
     "errors",
 ]
 
-#: This package's version, from its installed metadata (the one version in its BUILD file); "0+unknown"
-#: when run from a source tree without installed metadata.
-__version__: str = _distribution_version()
+#: The installed metadata's version (the one in parsl-affinity-htex's BUILD file); "0+unknown" without any.
+__version__: str = next((d.version for d in _distributions(name="parsl-affinity-htex")), "0+unknown")

@@ -17,16 +17,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import psutil
-import structlog
 from parsl.providers import LocalProvider
 
 from parsl_affinity_htex._children import carry_import_path
 from parsl_affinity_htex._errors import InvalidClusterSpecError
 from parsl_affinity_htex._executor import AffinityHighThroughputExecutor
+from parsl_affinity_htex._log import get_logger
 
 __all__ = ["LocalVirtualCluster", "LocalVirtualClusterProvider"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _BLOCK_ID = re.compile(r"--block_id=(\S+)")
 

@@ -22,7 +22,6 @@ from concurrent.futures import InvalidStateError
 from dataclasses import dataclass
 from typing import Any, Final
 
-import structlog
 import zmq
 from parsl.executors.high_throughput import zmq_pipes
 from parsl.executors.high_throughput.errors import CommandClientBadError, CommandClientTimeoutError
@@ -38,6 +37,7 @@ from parsl.serialize.errors import SerializationError
 
 from parsl_affinity_htex._children import import_path_argv
 from parsl_affinity_htex._errors import InsecureTransportWarning, InterchangeLost
+from parsl_affinity_htex._log import get_logger
 from parsl_affinity_htex._logging import parsl_log
 from parsl_affinity_htex._protocol import NODES_COMMAND, STATS_COMMAND
 from parsl_affinity_htex._spec import (
@@ -57,7 +57,7 @@ __all__ = [
     "default_worker_launch_cmd",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _UPSTREAM_POOL_SCRIPT: Final = "process_worker_pool.py "
 NodeListener = Callable[[NodeChange], None]
@@ -471,7 +471,7 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         """
         queued = self._blocks_with_queued_work()
         # ---- BEGIN adapted from parsl 2026.10.26 HighThroughputExecutor.scale_in (listed in _upstream.py) ----
-        # changes: tasks queued for a block's node count as its tasks; no nested dataclass; structlog.
+        # changes: tasks queued for a block's node count as its tasks; no nested dataclass; key=value log events.
 
         block_info: dict[str, _BlockInfo] = defaultdict(_BlockInfo)
         for block_id, job_status in self._status.items():

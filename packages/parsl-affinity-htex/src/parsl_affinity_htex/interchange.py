@@ -36,20 +36,20 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-import structlog
 import zmq
 from parsl.executors.high_throughput import interchange as _upstream
 from parsl.monitoring.radios.base import MonitoringRadioSender
 from parsl.serialize import serialize as serialize_object
 
 from parsl_affinity_htex._errors import AffinitySpecError, NodeUnavailable
+from parsl_affinity_htex._log import get_logger
 from parsl_affinity_htex._logging import configure_child_logging
 from parsl_affinity_htex._protocol import NODES_COMMAND, STATS_COMMAND
 from parsl_affinity_htex._spec import AFFINITY_CONTEXT_KEY, parse_allowed_nodes
 
 __all__ = ["NODES_COMMAND", "STATS_COMMAND", "AffinityInterchange", "main"]
 
-log = structlog.get_logger(__name__)
+log = get_logger("parsl_affinity_htex.interchange")  # not __name__: this runs as __main__ (python -m)
 
 #: How often a task may be re-queued after losing its pool before it is failed (hard) or ManagerLost (soft).
 MAX_REQUEUES: Final = 1
@@ -529,7 +529,7 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
         and the ones removed, and several pools of one node lost together count as one node loss."""
         now = time.time()
         # ---- BEGIN adapted from parsl 2026.10.26 Interchange.expire_bad_managers (listed in _upstream.py) ----
-        # changes: one `now`; our rescue runs first over the whole expired set; structlog events.
+        # changes: one `now`; our rescue runs first over the whole expired set; key=value log events.
         bad_managers = [
             (manager_id, m)
             for (manager_id, m) in self._ready_managers.items()

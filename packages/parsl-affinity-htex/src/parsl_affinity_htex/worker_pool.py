@@ -20,17 +20,17 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import structlog
 from parsl.executors.high_throughput import process_worker_pool as _upstream
 from parsl.log_utils import set_file_logger
 from parsl.logconfigs.base import oneshot_initialize_logging
 
+from parsl_affinity_htex._log import get_logger
 from parsl_affinity_htex._logging import configure_child_logging
 from parsl_affinity_htex._task import NODE_ENV_VAR
 
 __all__ = ["NodeAwareManager", "get_arg_parser", "main", "resolve_node_name"]
 
-log = structlog.get_logger(__name__)
+log = get_logger("parsl_affinity_htex.worker_pool")  # not __name__: this runs as __main__ (python -m)
 
 #: Registration-message field carrying the node name (read by the affinity interchange).
 REGISTRATION_NODE_FIELD = "node_name"

@@ -119,9 +119,9 @@ def test_unencrypted_executor_warns_with_python_warnings() -> None:
     missing = [word for word in ("register", "pickle", "port") if word not in text]
     assert not missing, f"warning does not mention {missing}: {text}"
 
-    import parsl_affinity_htex
+    from parsl_affinity_htex import errors
 
-    assert vars(parsl_affinity_htex).get("InsecureTransportWarning") is category
+    assert errors.InsecureTransportWarning is category
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         AffinityHighThroughputExecutor(label="secret")

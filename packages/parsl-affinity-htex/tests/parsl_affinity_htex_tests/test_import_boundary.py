@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 import parsl_affinity_htex
-from repo_support.imports import PROJECT_PACKAGES, imports, modules_after, private_imports
+from repo_support.imports import (
+    PROJECT_PACKAGES,
+    assert_no_private_imports,
+    imports,
+    imports_of,
+    modules_after,
+    package_sources,
+    private_imports,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,25 +51,12 @@ def test_a_clean_interpreter_importing_the_package_imports_neither_saga_nor_saga
         assert not FORBIDDEN & set(seen[label]), (label, sorted(FORBIDDEN & set(seen[label])))
 
 
-def _sources() -> list[Path]:
-    files = sorted(SRC.glob("*.py")) + sorted(TESTS.glob("*.py"))
-    assert SRC / "__init__.py" in files and Path(__file__).resolve() in files
-    return files
-
-
 def test_no_module_imports_a_private_module_of_another_package() -> None:
-    offences = private_imports(_sources(), OWN)
-    assert offences == [], "private modules/names of other packages: " + "; ".join(offences)
+    assert_no_private_imports(SRC, TESTS, OWN)
 
 
 def test_no_module_imports_saga_or_the_other_project_packages() -> None:
-    offences = [
-        f"{path.relative_to(path.parents[1])}:{line}: {name}"
-        for path in _sources()
-        for line, name in imports(path)
-        if name.split(".")[0] in FORBIDDEN
-    ]
-    assert offences == [], offences
+    assert imports_of(package_sources(SRC, TESTS), FORBIDDEN) == []
     assert PROJECT_PACKAGES - {"parsl_affinity_htex"} <= FORBIDDEN
 
 

@@ -7,13 +7,14 @@ Errors live in one namespace, :mod:`saga_dfk.errors` (``except saga_dfk.errors.S
 all). Where a task ran is the executor's ``parsl_affinity_htex.RunRecord``, also in run reports.
 """
 
+from importlib.metadata import distributions as _distributions
+
 from . import errors
 from ._config import SagaConfig
 from ._dfk import SagaDataFlowKernel, TaskAssignment
 from ._loader import load
 from ._network_source import KubernetesNetworkSource, NetworkEvent, NetworkSource
 from ._report import load_report
-from ._version import distribution_version as _distribution_version
 
 __all__ = [
     "KubernetesNetworkSource",
@@ -27,6 +28,5 @@ __all__ = [
     "load_report",
 ]
 
-#: This package's version, from its installed metadata (the one version in its BUILD file); "0+unknown"
-#: when run from a source tree without installed metadata.
-__version__: str = _distribution_version()
+#: The installed metadata's version (the one in saga-dfk's BUILD file); "0+unknown" without any.
+__version__: str = next((d.version for d in _distributions(name="saga-dfk")), "0+unknown")

@@ -2,6 +2,9 @@
 
 Console script and ``python -m saga_dfk`` both call :func:`main`. Errors a user can fix (bad file,
 unknown scheduler, bad --nodes) print one line to stderr and exit with status 2.
+
+Results go to stdout, diagnostics (log records of every package and Parsl) to stderr: warnings by default,
+``-v`` info, ``-vv`` debug, ``-q`` errors only. Parsl's run directory still gets everything in parsl.log.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import structlog
 
 import saga_graphs
 
@@ -88,9 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action=_VersionAction, help="print the versions of saga-dfk and its three packages"
     )
+    _add_verbosity(parser, None)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_verbosity(common, argparse.SUPPRESS)  # also after the subcommand (saga-dfk demo -v)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the built-in demo on a local virtual cluster")
+    demo = sub.add_parser("demo", parents=[common], help="run the built-in demo on a local virtual cluster")
     demo.add_argument(
         "--nodes", default=None, help="virtual nodes and slots, e.g. node-a=3,node-b=2,node-c=1"
     )
@@ -102,12 +106,11 @@ def _parser() -> argparse.ArgumentParser:
         help="plan with a real Kubernetes cluster's topology (k8s-topology); pools mirror its nodes locally",
     )
     demo.add_argument("--no-stock", action="store_true", help="skip the stock-placement comparison run")
-    demo.add_argument(
-        "-v", "--verbose", action="store_true", help="show every structlog event (task.assigned ...)"
-    )
 
     plan = sub.add_parser(
-        "plan", help="plan a task graph JSON (saga_graphs TaskGraph.to_dict) without running"
+        "plan",
+        parents=[common],
+        help="plan a task graph JSON (saga_graphs TaskGraph.to_dict) without running",
     )
     plan.add_argument("graph", help="task graph JSON")
     plan.add_argument("--network", default=None, help="network spec JSON (default: --nodes with free links)")
@@ -116,7 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", default=None, help="write the schedule JSON here")
     plan.add_argument("--gantt", default=None, help="write a Gantt HTML here")
 
-    report = sub.add_parser("report", help="summarize a run report and draw its Gantt chart")
+    report = sub.add_parser(
+        "report", parents=[common], help="summarize a run report and draw its Gantt chart"
+    )
     report.add_argument("run", help="run report JSON written by saga-dfk")
     report.add_argument("--gantt", default=None, help="Gantt HTML path (default: RUN.html)")
     report.add_argument(
@@ -125,18 +130,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0 if default is None else default,
+        help="log to stderr: -v info (task.assigned ...), -vv debug (default: warnings only)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=False if default is None else default,
+        help="log only errors to stderr",
+    )
+
+
+def log_level(verbose: int, quiet: bool) -> int:
+    """The stderr level of ``-v``/``-q``: WARNING by default, INFO, DEBUG (-vv and more), ERROR (-q)."""
+    if quiet:
+        return logging.ERROR
+    return {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+
+
+def _configure_logging(level: int) -> logging.Handler:
+    """The application's logging (the libraries only add NullHandlers): one stderr handler on the root."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > level:
+        root.setLevel(level)
+    return handler
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    saved = structlog.get_config()
-    if not args.verbose:
-        # the plan table shows the assignments; one event per task would drown the progress line
-        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    try:
-        return _run_demo(args)
-    finally:
-        structlog.configure(**saved)
-
-
-def _run_demo(args: argparse.Namespace) -> int:
     from ._demo import DEFAULT_NODES, run_demo
 
     nodes = parse_nodes(args.nodes) if args.nodes else dict(DEFAULT_NODES)
@@ -206,12 +236,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``saga-dfk`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     handlers = {"demo": _cmd_demo, "plan": _cmd_plan, "report": _cmd_report}
+    stderr_log = _configure_logging(log_level(args.verbose, args.quiet))
     try:
         return handlers[args.command](args)
     except (OSError, ValueError, SagaDfkError) as exc:
         # saga_graphs errors are ValueErrors: unknown scheduler, cycles, bad costs ...
         print(f"saga-dfk {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        logging.getLogger().removeHandler(stderr_log)  # main() may run in-process (tests, notebooks)
 
 
 if __name__ == "__main__":  # pragma: no cover

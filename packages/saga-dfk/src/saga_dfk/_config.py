@@ -134,6 +134,11 @@ class SagaConfig(Config):
         time_budget: seconds SAGA may spend per planning round.
         default_bandwidth: bytes/s between connected nodes when the executor gives no link data.
         max_replans: how often one task may be re-planned after node loss before its error is final.
+        progress: ``True`` shows a one-line live progress display (``dfk.progress()``, rewritten with
+            ``\\r``) on stderr while the run goes on -- only when stderr is a terminal (default False).
+        live_report_interval: with ``report_path``, the live HTML page ``<report stem>.live.html`` (plan
+            against reality, a "now" line, per-node utilisation, predicted finish) is rewritten every this
+            many seconds during the run, and a last time, without auto-refresh, at cleanup; None: no page.
         **parsl_options: every ``parsl.Config`` keyword, passed through unchanged.
     """
 
@@ -156,6 +161,8 @@ class SagaConfig(Config):
         time_budget: float = 60.0,
         default_bandwidth: float = saga_graphs.DEFAULT_BANDWIDTH,
         max_replans: int = 3,
+        progress: bool = False,
+        live_report_interval: float | None = 2.0,
         **parsl_options: Any,
     ) -> None:
         accepted = sorted(n for n in inspect.signature(Config.__init__).parameters if n != "self")
@@ -224,6 +231,14 @@ class SagaConfig(Config):
         if isinstance(max_replans, bool) or not isinstance(max_replans, int) or max_replans < 0:
             raise InvalidSagaConfigError(f"max_replans must be an int >= 0, got {max_replans!r}")
         self.max_replans = max_replans
+        if not isinstance(progress, bool):
+            raise InvalidSagaConfigError(f"progress must be True or False, got {progress!r}")
+        self.progress = progress
+        self.live_report_interval: float | None = (
+            None
+            if live_report_interval is None
+            else _check_positive("live_report_interval", live_report_interval)
+        )
 
     def __repr__(self) -> str:
         # parsl's RepresentationMixin cannot see through **parsl_options; show the saga part plainly.

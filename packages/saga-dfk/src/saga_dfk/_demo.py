@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import structlog
 from parsl import python_app
 from parsl.dataflow.futures import AppFuture
 
@@ -27,6 +26,7 @@ from parsl_affinity_htex import RunRecord
 from ._config import SagaConfig
 from ._dfk import OPT_OUT_KEY
 from ._loader import load
+from ._log import get_logger
 from ._report import actual_run, describe_planned_span, gantt_tasks
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "schedule_from_report",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Three node-labelled pools with different slot counts (6 slots on a 2-core machine: tasks mostly sleep).
 DEFAULT_NODES: dict[str, int] = {"node-a": 3, "node-b": 2, "node-c": 1}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -33,7 +34,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import structlog
 from parsl.app.futures import DataFuture
 from parsl.dataflow.dflow import DataFlowKernel
 from parsl.dataflow.futures import AppFuture
@@ -44,11 +44,14 @@ import saga_graphs
 from parsl_affinity_htex import RunRecord
 
 from ._config import SagaConfig
-from ._errors import EmptyTopologyError, NoPlannableExecutorError
+from ._errors import EmptyTopologyError, InvalidTaskHintError, NoPlannableExecutorError
+from ._hints import TaskHints, resolve_cost, resolve_output_size, split_hints
+from ._log import get_logger
+from ._parsl_log import ParslLogBridge
 
 __all__ = ["OPT_OUT_KEY", "SagaDataFlowKernel", "TaskAssignment"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _INTERNAL_EXECUTOR = "_parsl_internal"
 #: resource specification key: ``False`` keeps the task out of SAGA planning (stock placement).
@@ -88,6 +91,7 @@ class _SagaTask:
     dynamic: bool = False
     label: str | None = None  # the caller's name for the task (set_task_label), for reports and charts
     failure: BaseException | None = None  # what the AppFuture finished with when the task failed
+    hints: TaskHints | None = None  # per-call planning hints (cost, output_size) from the resource spec
 
 
 class _RunFuture(Future):
@@ -112,6 +116,13 @@ class _SagaAppFuture(AppFuture):
         dfk = self.task_record["dfk"]
         if not self.done() and isinstance(dfk, SagaDataFlowKernel):
             dfk._saga_release_on_wait()
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
 
 
 def _is_node_loss(exc: BaseException) -> bool:
@@ -158,7 +169,24 @@ class SagaDataFlowKernel(DataFlowKernel):
         # fork's DataFlowKernel gave this dict. The same dict object, never rebound, so the two cannot differ.
         self._saga_task_assignments = self.saga_assignments
         self.saga_report_path: str | None = config.report_path
+        #: the live HTML view (plan against reality), rewritten during the run; None without report_path
+        self.saga_live_report_path: Path | None = (
+            Path(config.report_path).with_suffix(".live.html")
+            if config.report_path and config.live_report_interval is not None
+            else None
+        )
+        # Cost model of steps 2-5 of the order in _hints (declarations always win; see declare_cost).
+        self._cost_model: saga_graphs.DeclaredCostModel = (
+            config.cost_model
+            if isinstance(config.cost_model, saga_graphs.DeclaredCostModel)
+            else saga_graphs.DeclaredCostModel(default=config.cost_model)
+        )
+        self._live_stop = threading.Event()
+        self._live_thread: threading.Thread | None = None
+        self._progress_shown = False
+        self._parsl_log = ParslLogBridge()  # our loggers join Parsl's parsl.log handler (add_executors)
         super().__init__(config)
+        self._parsl_log.attach()  # no-op if add_executors did it already
         self._planned_label = self._choose_executor(config)
         self._replan_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saga-replan")
         executor: Any = self.executors[self._planned_label]
@@ -170,6 +198,9 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._planner = threading.Thread(target=self._planner_loop, name="saga-planner", daemon=True)
         self._planner.start()
         threading.Thread(target=self._warm_up_planner, name="saga-warm-up", daemon=True).start()
+        if self.saga_live_report_path is not None or (config.progress and _stderr_is_tty()):
+            self._live_thread = threading.Thread(target=self._live_loop, name="saga-live", daemon=True)
+            self._live_thread.start()
         log.info(
             "saga.loaded",
             executor=self._planned_label,
@@ -217,16 +248,23 @@ class SagaDataFlowKernel(DataFlowKernel):
             st = self._saga_tasks.get(tid)
             if st is None and tid not in self._unplanned and self._opted_out(task_record):
                 self._unplanned.add(tid)
+                self._take_hints(task_record, validate=False)  # not planned: hints mean nothing, drop them
             if st is None and task_record["executor"] == self._planned_label and tid not in self._unplanned:
                 st = self._register(task_record)
-                st.dynamic = self._submitted_by_app()
-                self._held[tid] = st
-                self._last_submit = time.monotonic()
-                if st.dynamic or self._saga_config.planning == "rolling":
-                    # Only tasks the planner loop may plan wake it: a wake-up scans the held tasks, and
-                    # waking it for every held task of a large explicit workflow costs O(n^2).
-                    self._cond.notify_all()
-                return
+                try:
+                    st.hints = self._take_hints(task_record)
+                except InvalidTaskHintError as exc:  # fails at once (launch_task raises it), unplanned
+                    st.error = exc
+                    st.released = True
+                if not st.released:
+                    st.dynamic = self._submitted_by_app()
+                    self._held[tid] = st
+                    self._last_submit = time.monotonic()
+                    if st.dynamic or self._saga_config.planning == "rolling":
+                        # Only tasks the planner loop may plan wake it: a wake-up scans the held tasks, and
+                        # waking it for every held task of a large explicit workflow costs O(n^2).
+                        self._cond.notify_all()
+                    return
             if st is not None and not st.released:
                 return
             if st is None and type(task_record["app_fu"]) is AppFuture:
@@ -247,6 +285,12 @@ class SagaDataFlowKernel(DataFlowKernel):
         exec_fu.add_done_callback(partial(self._on_exec_done, st, proxy))  # st bound by value
         return proxy
 
+    def add_executors(self, executors: Sequence[Any]) -> None:
+        """Upstream's, after our loggers joined parsl.log (upstream set its handler up just before)."""
+        if hasattr(self, "_parsl_log"):
+            self._parsl_log.attach()
+        super().add_executors(executors)
+
     def wait_for_current_tasks(self) -> None:
         """Release (plan) what is held, then wait like upstream."""
         self._saga_release_on_wait()
@@ -266,8 +310,34 @@ class SagaDataFlowKernel(DataFlowKernel):
             self._cond.notify_all()
         super().cleanup()
         self._replan_pool.shutdown(wait=False)
+        self._stop_live_view()
         if self.saga_report_path:
             self.write_report(self.saga_report_path)
+        if self.saga_live_report_path is not None:
+            try:
+                self.write_live_report(final=True)
+            except Exception:  # pragma: no cover - the JSON report is already written
+                log.exception("saga.live_report_failed")
+        self._write_monitoring_placements()
+        self._parsl_log.detach()  # our loggers leave parsl.log (attached in add_executors)
+
+    def _write_monitoring_placements(self) -> None:
+        """With Parsl monitoring on, add planned and actual node per task to its database (``saga_task``
+        table, see saga_dfk._monitoring); after super().cleanup(), so Parsl's db manager has finished."""
+        monitoring = self.monitoring
+        url = getattr(monitoring, "logging_endpoint", None) if monitoring is not None else None
+        if not isinstance(url, str):
+            return
+        from ._monitoring import sqlite_path, write_placements
+
+        if sqlite_path(url) is None:
+            log.warning("saga.monitoring_placements_skipped", url=url, reason="not a sqlite:/// URL")
+            return
+        try:
+            rows = write_placements(url, self.run_id, self.run_report()["tasks"])
+            log.info("saga.monitoring_placements_written", url=url, rows=rows)
+        except Exception as exc:  # monitoring extras must never fail a cleanup
+            log.warning("saga.monitoring_placements_failed", url=url, error=repr(exc))
 
     # ------------------------------------------------------------------ public API
     def execute(self) -> None:
@@ -290,6 +360,132 @@ class SagaDataFlowKernel(DataFlowKernel):
                 "done": sum(1 for t in tasks if t.done),
                 "replanned": sum(1 for t in tasks if t.replans),
             }
+
+    def progress(self) -> dict[str, Any]:
+        """Live counts of the planned executor's tasks; cheap, thread-safe, callable at any time.
+
+        ``total`` tasks seen; ``held`` waiting for a planning round; ``planned`` with a plan; ``released`` to
+        Parsl (planned, or failed before planning); ``running`` handed to the executor and not finished
+        (queued on its node or executing); ``done`` succeeded; ``failed`` finished with an error (also a
+        dependency's); ``replanned`` re-planned after node loss; ``elapsed`` seconds on the plan clock
+        (None before the first plan); ``predicted_finish`` the plan clock time the last task is expected
+        to end (planned ends, pushed back to "now" for tasks running late; finished tasks count with their
+        actual end); ``nodes``: per node (the actual node of a task that ran, else its planned node)
+        ``{"planned", "running", "done", "failed"}``, where ``planned`` counts tasks not started yet.
+        Built on :meth:`saga_progress` (the same bookkeeping).
+        """
+        with self._state_lock:
+            tasks = list(self._saga_tasks.values())
+            base = self.saga_progress()
+            t0 = self._t0
+        now = (time.time() - t0) if t0 is not None else None
+        nodes: dict[str, dict[str, int]] = {}
+        finish: float | None = None
+        counts = {"planned": 0, "released": 0, "running": 0, "done": 0, "failed": 0}
+        for st in tasks:
+            a = st.assignment
+            failed = st.done and (st.failure is not None or st.error is not None)
+            running = st.launched and not st.done
+            state = "failed" if failed else "done" if st.done else "running" if running else "planned"
+            counts["planned"] += a is not None
+            counts["released"] += st.released
+            counts["running"] += running
+            counts["done"] += st.done and not failed
+            counts["failed"] += failed
+            node = st.actual.node if st.actual is not None else a.node if a is not None else None
+            if node is not None and (a is not None or st.actual is not None):
+                per = nodes.setdefault(node, {"planned": 0, "running": 0, "done": 0, "failed": 0})
+                per[state] += 1
+            end: float | None = None
+            if st.done:
+                end = st.actual.end if st.actual is not None else None
+            elif a is not None:
+                end = a.end
+                if now is not None and now > a.start:
+                    end = max(a.end, now) if running else max(a.end, now + (a.end - a.start))
+            if end is not None:
+                finish = end if finish is None else max(finish, end)
+        return {
+            "total": base["total"],
+            "held": base["held"],
+            **counts,
+            "replanned": base["replanned"],
+            "elapsed": now,
+            "predicted_finish": finish,
+            "nodes": dict(sorted(nodes.items())),
+        }
+
+    def progress_line(self) -> str:
+        """:meth:`progress` as one line of plain text (what ``SagaConfig(progress=True)`` shows)."""
+        p = self.progress()
+        per = " ".join(f"{n}:{c['running']}r/{c['done']}d" for n, c in p["nodes"].items())
+        clock = ""
+        if p["elapsed"] is not None:
+            clock = f" | {p['elapsed']:.1f} s"
+            if p["predicted_finish"] is not None:
+                clock += f", finish ~{p['predicted_finish']:.1f} s"
+        return (
+            f"saga: {p['done']}/{p['total']} done, {p['running']} running, {p['failed']} failed, "
+            f"{p['planned']} planned, {p['held']} held{' | ' + per if per else ''}{clock}"
+        )
+
+    def declare_cost(
+        self, key: AppFuture | int | str, *, cost: float | None = None, output_size: float | None = None
+    ) -> None:
+        """Declare what the planner should assume for one task (an AppFuture or task id) or for every task
+        of a function (its name), after the kernel was built: steps 2 and 3 of the order in
+        ``saga_dfk._hints`` (a per-call hint still wins). Takes effect from the next planning round.
+        Raises saga_graphs.errors.InvalidCostError / InvalidSizeError naming a bad value."""
+        tid = key.tid if isinstance(key, AppFuture) else key
+        self._cost_model.declare(tid, cost=cost, output_size=output_size)
+
+    def write_live_report(self, path: str | Path | None = None, *, final: bool = False) -> Path | None:
+        """Write the live HTML view (``saga_live_report_path`` unless ``path``): planned vs actual Gantt, a
+        "now" line (``<line id="now">``), per-node utilisation and the predicted finish. While the run is
+        live (``final=False``) the page reloads itself every 2 s (``<meta http-equiv="refresh">``); the
+        final page has no refresh. Written atomically (temp file + os.replace). None if nothing to write."""
+        from ._report import live_view
+
+        target = Path(path) if path is not None else self.saga_live_report_path
+        if target is None:
+            return None
+        report = self.run_report()
+        if not any(row.get("planned") for row in report["tasks"]):
+            return None
+        progress = self.progress()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return live_view(report, progress, target, final=final, nodes=self._node_slots())
+
+    def _node_slots(self) -> dict[str, int]:
+        network = self._network
+        return {name: network.nodes[name].slots for name in network} if network is not None else {}
+
+    def _live_loop(self) -> None:
+        """The live view: the progress line (terminal only) and the live HTML page, every few seconds."""
+        cfg = self._saga_config
+        show = cfg.progress and _stderr_is_tty()
+        interval = cfg.live_report_interval or 2.0
+        period = min(interval, 0.5) if show else interval
+        last_html = 0.0
+        while not self._live_stop.wait(period):
+            try:
+                if show and self._saga_tasks:
+                    sys.stderr.write("\r" + self.progress_line() + "\x1b[K")
+                    sys.stderr.flush()
+                    self._progress_shown = True
+                if self.saga_live_report_path is not None and time.monotonic() - last_html >= interval:
+                    last_html = time.monotonic()
+                    self.write_live_report()
+            except Exception as exc:  # the view must never break the run
+                log.debug("saga.live_view_failed", error=repr(exc))
+
+    def _stop_live_view(self) -> None:
+        self._live_stop.set()
+        if self._live_thread is not None:
+            self._live_thread.join(timeout=10)
+        if self._progress_shown:
+            sys.stderr.write("\r" + self.progress_line() + "\x1b[K\n")
+            sys.stderr.flush()
 
     def set_task_label(self, task: AppFuture | int, label: str) -> None:
         """Give a planned task the caller's name (e.g. ``"s0.3"``): shown in the run report (``label``)
@@ -365,6 +561,28 @@ class SagaDataFlowKernel(DataFlowKernel):
         if "parsl_resource_specification" in task_record["kwargs"]:
             task_record["kwargs"]["parsl_resource_specification"] = fresh
         return True
+
+    def _take_hints(self, task_record: TaskRecord, *, validate: bool = True) -> TaskHints | None:
+        """Take the planning hints (``cost``, ``output_size``) out of the task's resource specification.
+
+        Called on the task's first launch_if_ready, i.e. before upstream computes a memoization hash (the
+        hash covers the kwargs, where ``parsl_resource_specification`` lives) and long before the executor
+        validates the spec. The rest goes into a FRESH dict (apps share one default dict across calls).
+        Raises InvalidTaskHintError (when ``validate``) naming the task, key and value.
+        """
+        spec = task_record["resource_specification"]
+        try:
+            hints, rest = split_hints(spec, task_record["id"], task_record["func_name"])
+        except InvalidTaskHintError:
+            if validate:
+                raise
+            hints, rest = None, {k: v for k, v in spec.items() if k not in ("cost", "output_size")}
+        if rest is None:
+            return None
+        task_record["resource_specification"] = rest
+        if "parsl_resource_specification" in task_record["kwargs"]:
+            task_record["kwargs"]["parsl_resource_specification"] = rest
+        return hints
 
     def _submitted_by_app(self) -> bool:
         """True when the current thread is an app running in this process (a join_app body).
@@ -535,7 +753,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         graph = saga_graphs.TaskGraph()
         in_batch = {st.tid for st in batch}
         for st in batch:
-            graph.add_task(st.name, float(cfg.cost_model.cost(st.func_name, st.tid)))
+            graph.add_task(st.name, resolve_cost(self._cost_model, st.hints, st.func_name, st.tid))
         # The plan clock starts when the first plan is released, so planning time (SAGA's worker start
         # on the first call) does not show up as lateness of every task.
         first = self._t0 is None
@@ -552,7 +770,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                     p = fixed[parent.name]
                     speed = network.speed(p.node)
                     graph.add_task(parent.name, (p.end - p.start) * speed)
-                size = float(cfg.cost_model.output_size(parent.func_name, parent.tid))
+                size = resolve_output_size(self._cost_model, parent.hints, parent.func_name, parent.tid)
                 graph.add_dependency(parent.name, st.name, size=size)
         started = time.perf_counter()
         schedule = saga_graphs.plan(

@@ -10,6 +10,7 @@ __all__ = [
     "EmptyTopologyError",
     "InvalidReportError",
     "InvalidSagaConfigError",
+    "InvalidTaskHintError",
     "NoPlannableExecutorError",
     "SagaDfkError",
 ]
@@ -37,3 +38,9 @@ class NoPlannableExecutorError(SagaDfkError):
 
 class InvalidReportError(SagaDfkError, ValueError):
     """A file or row given as a run report is not one (``saga-dfk report``, ``load_report``)."""
+
+
+class InvalidTaskHintError(SagaDfkError, ValueError):
+    """A per-call planning hint (``parsl_resource_specification={"cost": ..., "output_size": ...}``) has a
+    bad value: not a finite number >= 0. The message names the task, the key and the value; the task's
+    future fails with this error (the task never runs)."""

@@ -8,17 +8,17 @@ upstream ``DataFlowKernelLoader.load`` (listed in ``_upstream``) with our class,
 
 from __future__ import annotations
 
-import structlog
 from parsl.dataflow.dflow import DataFlowKernelLoader
 from parsl.errors import ConfigurationError
 
 from ._config import SagaConfig
 from ._dfk import SagaDataFlowKernel
+from ._log import get_logger
 from ._upstream import check_upstream
 
 __all__ = ["load"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def load(config: SagaConfig) -> SagaDataFlowKernel:

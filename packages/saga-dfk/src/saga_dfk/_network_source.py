@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-import structlog
+from ._log import get_logger
 
 if TYPE_CHECKING:
     from kubernetes import client
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KubernetesNetworkSource", "NetworkEvent", "NetworkListener", "NetworkSource"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 NetworkEventKind = Literal["joined", "lost", "changed"]
 

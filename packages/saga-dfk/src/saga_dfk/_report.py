@@ -35,6 +35,7 @@ __all__ = [
     "describe_planned_span",
     "error_info",
     "gantt_tasks",
+    "live_view",
     "load_report",
     "outcome_counts",
     "row_outcome",
@@ -234,6 +235,57 @@ def gantt_tasks(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "error": row.get("error"),
         }
     return out
+
+
+#: seconds between reloads of the live HTML page while the run goes on
+LIVE_REFRESH_SECONDS = 2
+
+
+def utilisation(report: Mapping[str, Any], now: float, slots: Mapping[str, int]) -> dict[str, float]:
+    """Per node: the fraction of its slot-seconds from 0 to ``now`` (plan clock) spent on finished runs."""
+    busy: dict[str, float] = dict.fromkeys(slots, 0.0)
+    for row in report["tasks"]:
+        run = row.get("actual")
+        if run:
+            node = str(run["node"])
+            ran = min(float(run["end"]), now) - max(float(run["start"]), 0.0)
+            busy[node] = busy.get(node, 0.0) + max(0.0, ran)
+    if now <= 0:
+        return dict.fromkeys(busy, 0.0)
+    return {node: min(1.0, b / (now * max(1, slots.get(node, 1)))) for node, b in busy.items()}
+
+
+def live_view(
+    report: Mapping[str, Any],
+    progress: Mapping[str, Any],
+    path: str | Path,
+    *,
+    final: bool,
+    nodes: Mapping[str, int],
+) -> Path:
+    """Write the live HTML view of a run: the report's Gantt (planned vs actual) with a "now" line at
+    ``progress["elapsed"]``, the predicted finish, per-node utilisation, and -- unless ``final`` -- a
+    ``<meta http-equiv="refresh">`` so an open browser follows the run. Atomic (gantt_html)."""
+    from ._demo import schedule_from_report
+
+    schedule, actual = schedule_from_report(report)
+    now = progress.get("elapsed")
+    counts = progress
+    title = (
+        f"saga-dfk run {'finished' if final else 'in progress'}: {counts.get('done', 0)}/{counts.get('total', 0)} "
+        f"done, {counts.get('running', 0)} running, {counts.get('failed', 0)} failed"
+    )
+    return saga_graphs.gantt_html(
+        schedule,
+        path,
+        actual=actual,
+        tasks=gantt_tasks(report),
+        title=title,
+        now=now,
+        predicted_finish=progress.get("predicted_finish"),
+        utilisation=utilisation(report, now, nodes) if now is not None else None,
+        refresh_seconds=None if final else LIVE_REFRESH_SECONDS,
+    )
 
 
 def summarize_report(report: Mapping[str, Any]) -> str:

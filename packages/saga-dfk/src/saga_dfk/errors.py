@@ -10,6 +10,7 @@ from ._errors import (
     EmptyTopologyError,
     InvalidReportError,
     InvalidSagaConfigError,
+    InvalidTaskHintError,
     NoPlannableExecutorError,
     SagaDfkError,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "EmptyTopologyError",
     "InvalidReportError",
     "InvalidSagaConfigError",
+    "InvalidTaskHintError",
     "NoPlannableExecutorError",
     "SagaDfkError",
 ]

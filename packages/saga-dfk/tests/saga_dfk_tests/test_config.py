@@ -44,6 +44,8 @@ BAD: dict[str, list[tuple[Any, str]]] = {
     "time_budget": [(0, "> 0"), (-5.0, "time_budget"), (float("nan"), "finite"), ("60", "'60'")],
     "default_bandwidth": [(0.0, "> 0"), (float("inf"), "finite"), ("fast", "'fast'")],
     "max_replans": [(-1, "max_replans"), (1.0, "1.0"), (None, "None")],
+    "progress": [("yes", "progress must be True or False"), (1, "got 1"), (None, "None")],
+    "live_report_interval": [(0, "> 0"), (float("nan"), "finite"), ("2", "'2'")],
 }
 
 #: ``**parsl_options``: an unknown name, and Parsl's own type check of a known one.

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import saga_dfk
-from repo_support.imports import PROJECT_PACKAGES, imports, private_imports
+from repo_support.imports import PROJECT_PACKAGES, assert_no_private_imports, imports, private_imports
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,15 +29,8 @@ REPO = TESTS.parents[3]  # packages/saga-dfk/tests/saga_dfk_tests -> the reposit
 SCRIPT_DIRS = ("benchmarks", "infra/kind/e2e_tests")
 
 
-def _sources() -> list[Path]:
-    files = sorted(SRC.glob("*.py")) + sorted(TESTS.glob("*.py"))
-    assert SRC / "__init__.py" in files and Path(__file__).resolve() in files
-    return files
-
-
 def test_no_module_imports_a_private_module_of_another_package() -> None:
-    offences = private_imports(_sources(), OWN)
-    assert offences == [], "private modules/names of other packages: " + "; ".join(offences)
+    assert_no_private_imports(SRC, TESTS, OWN)
 
 
 def _scripts() -> list[Path]:

@@ -5,6 +5,8 @@ Errors live in one namespace, :mod:`saga_graphs.errors` (``except saga_graphs.er
 catches them all).
 """
 
+from importlib.metadata import distributions as _distributions
+
 from saga_graphs import errors
 from saga_graphs._costs import CostModel, DeclaredCostModel, LearnedCostModel, UniformCostModel
 from saga_graphs._gantt import gantt_html, gantt_png
@@ -14,7 +16,6 @@ from saga_graphs._registry import available_schedulers
 from saga_graphs._runs import TaskRun, span
 from saga_graphs._schedule import Placement, Schedule, lower_bound
 from saga_graphs._spec import DEFAULT_BANDWIDTH, LinkSpec, NetworkSpec, NodeSpec
-from saga_graphs._version import distribution_version as _distribution_version
 
 __all__ = [
     "DEFAULT_BANDWIDTH",
@@ -40,6 +41,5 @@ __all__ = [
     "span",
 ]
 
-#: This package's version, from its installed metadata (the one version in its BUILD file); "0+unknown"
-#: when run from a source tree without installed metadata.
-__version__: str = _distribution_version()
+#: The installed metadata's version (the one in saga-graphs's BUILD file); "0+unknown" without any.
+__version__: str = next((d.version for d in _distributions(name="saga-graphs")), "0+unknown")

@@ -18,13 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from saga_graphs._log import get_logger
 from saga_graphs.errors import InvalidCostError, InvalidSizeError, SagaGraphsError
 
 __all__ = ["CostModel", "DeclaredCostModel", "LearnedCostModel", "UniformCostModel"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _FORMAT = "saga-graphs.learned-costs/1"
 
@@ -151,6 +150,12 @@ class DeclaredCostModel(CostModel):
         if function_name in self._sizes:
             return self._sizes[function_name]
         return self._default.output_size(function_name, task_id)
+
+    def observe(
+        self, function_name: str, duration: float, output_size: float = 0.0, *, speed: float = 1.0
+    ) -> None:
+        """Forwarded to ``default``: a ``LearnedCostModel`` behind the declarations keeps learning."""
+        self._default.observe(function_name, duration, output_size, speed=speed)
 
 
 class LearnedCostModel(CostModel):

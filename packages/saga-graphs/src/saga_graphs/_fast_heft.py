@@ -80,14 +80,14 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-import structlog
 
+from saga_graphs._log import get_logger
 from saga_graphs._problem import Problem, ProcessorPlacement
 from saga_graphs.errors import SchedulerFailedError
 
 __all__ = ["FastHeftError", "heft"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 TieBreak = Literal["saga", "stable"]
 

@@ -20,25 +20,26 @@ pyplot, so the caller's backend is untouched).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import math
 import os
 import re
+import tempfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from saga_graphs._log import get_logger
 from saga_graphs._runs import TaskRun, _bounds, span
 from saga_graphs._schedule import Placement, Schedule
 from saga_graphs.errors import SagaGraphsError
 
 __all__ = ["gantt_html", "gantt_png"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _PALETTE = (
     "#4e79a7", "#f28e2b", "#59a14f", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
@@ -236,8 +237,18 @@ def gantt_html(
     title: str | None = None,
     actual_offset: float | None = None,
     tasks: Mapping[str, Any] | None = None,
+    now: float | None = None,
+    predicted_finish: float | None = None,
+    utilisation: Mapping[str, float] | None = None,
+    refresh_seconds: int | None = None,
 ) -> Path:
     """Write a self-contained HTML Gantt chart (inline SVG) to ``path``; returns the path.
+
+    Live view of a running workflow (all optional): ``now`` draws a vertical line ``<line id="now">`` at
+    that time; ``predicted_finish`` a dashed line ``<line id="predicted-finish">``; ``utilisation`` (node
+    -> busy fraction 0..1) a table ``<table id="utilisation">``; ``refresh_seconds`` adds
+    ``<meta http-equiv="refresh">`` so a browser reloads the page. The file is replaced atomically (temp
+    file in the same folder + ``os.replace``), so a reloading browser never reads half a page.
 
     ``actual`` maps task -> its run: a :class:`~saga_graphs.TaskRun` (e.g. parsl_affinity_htex's
     ``RunRecord``; an optional ``slot`` attribute picks the lane) or a dict with those keys (a run read
@@ -256,6 +267,7 @@ def gantt_html(
     color = _Colors(functions)
     counts = _status_counts(info)
     t_start, t_end = _axis(schedule, runs)
+    t_end = max([t_end, *(t for t in (now, predicted_finish) if t is not None and math.isfinite(t))])
     span_ = (t_end - t_start) or 1.0
     ticks = nice_ticks(t_start, t_start + span_)
     step = _step(ticks)
@@ -379,14 +391,46 @@ def gantt_html(
             f'fill="{color(ti.function)}" fill-opacity="0.45" stroke="#000" stroke-width="0.8">'
             f"<title>{tip}</title></rect>" + marker(ti, x(r.start), by, w, lane_h * 0.35)
         )
+    for line_id, at, stroke, dash, text in (
+        ("predicted-finish", predicted_finish, "#555555", "6,4", "predicted finish"),
+        ("now", now, FAILED_COLOR, "", "now"),
+    ):
+        if at is None or not math.isfinite(at):
+            continue
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(
+            f'<line id="{line_id}" class="{line_id}" data-time="{at:.3f}" x1="{x(at):.2f}" y1="{top}" '
+            f'x2="{x(at):.2f}" y2="{top + plot_h}" stroke="{stroke}" stroke-width="2"{dash_attr}/>'
+            f'<text class="{line_id}-label" x="{x(at) + 3:.2f}" y="{top + 11}" fill="{stroke}">'
+            f"{text} {at:.1f} s</text>"
+        )
     parts.append("</svg>")
     heading = title or f"Schedule by {schedule.scheduler or 'unknown'}"
     overlay = "planned (upper bars) vs actual (lower, outlined)" if runs else "planned"
     planned_span = span(schedule.placements.values())
     failures = ", ".join(f"{n} {_STATUS_TEXT[s]}" for s, n in counts.items() if n)
+    live: list[str] = []
+    if now is not None:
+        live.append(f"now {now:.1f} s")
+    if predicted_finish is not None:
+        live.append(f"predicted finish {predicted_finish:.1f} s")
+    live_html = f"<p class='live' id='live-status'>{html.escape('; '.join(live))}</p>" if live else ""
+    if utilisation:
+        live_html += (
+            "<table id='utilisation' class='meta'><tr><th>node</th><th>busy</th></tr>"
+            + "".join(
+                f"<tr data-node='{html.escape(n)}'><td>{html.escape(n)}</td><td>{u * 100:.0f}%</td></tr>"
+                for n, u in sorted(utilisation.items())
+            )
+            + "</table>"
+        )
+    refresh = (
+        f"<meta http-equiv='refresh' content='{int(refresh_seconds)}'>" if refresh_seconds is not None else ""
+    )
     doc = (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        + refresh
+        + "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(heading)}</title>"
         "<style>body{font-family:sans-serif;margin:16px} .meta{color:#555}</style></head><body>"
         f"<h2>{html.escape(heading)}</h2>"
@@ -398,10 +442,22 @@ def gantt_html(
             else ""
         )
         + f"{overlay}{'; ' + failures if failures else ''}. Colour: function; label: task name "
-        "(hover a bar for task id, times and error).</p>\n" + "\n".join(parts) + "\n</body></html>\n"
+        "(hover a bar for task id, times and error).</p>\n"
+        + live_html
+        + "\n".join(parts)
+        + "\n</body></html>\n"
     )
     out = Path(path)
-    out.write_text(doc, encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(doc)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     log.info("gantt.html_written", path=str(out), tasks=len(schedule), lanes=len(lanes), actual=len(runs))
     return out
 

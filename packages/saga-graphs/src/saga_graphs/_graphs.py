@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-import structlog
-
+from saga_graphs._log import get_logger
 from saga_graphs._spec import NetworkSpec, check_spec
 from saga_graphs.errors import (
     CycleError,
@@ -37,7 +36,7 @@ from saga_graphs.errors import (
 
 __all__ = ["Network", "Node", "TaskGraph", "to_name"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def to_name(value: Hashable) -> str:

@@ -8,9 +8,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
-import structlog
-
 from saga_graphs._graphs import Network, TaskGraph
+from saga_graphs._log import get_logger
 from saga_graphs._problem import FREE_BANDWIDTH, Problem, ProcessorPlacement, processor_name
 from saga_graphs._registry import SchedulerEntry, entry
 from saga_graphs._schedule import Placement, Schedule, _tol
@@ -30,7 +29,7 @@ __all__ = ["DEFAULT_TIME_BUDGET", "build_problem", "plan"]
 #: Seconds a scheduler may run before it is stopped, unless plan() is told otherwise.
 DEFAULT_TIME_BUDGET = 60.0
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _blocker(i: int) -> str:

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Set
 import numpy as np
 import numpy.typing as npt
 import saga
-import structlog
 from saga import ConstraintViolation, ScheduledTask
 
 from saga_graphs._fast_heft import (
@@ -37,10 +36,11 @@ from saga_graphs._fast_heft import (
     _Problem,
     _Timeline,
 )
+from saga_graphs._log import get_logger
 
 __all__ = ["FastHeftScheduler", "fast_heft"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class FastHeftScheduler(saga.Scheduler):

@@ -28,14 +28,13 @@ import threading
 import time
 from typing import IO, Any
 
-import structlog
-
+from saga_graphs._log import get_logger
 from saga_graphs._problem import Problem, ProcessorPlacement
 from saga_graphs.errors import SchedulerFailedError, SchedulerTimeoutError
 
 __all__ = ["WorkerClient", "shared_worker"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _HASH_SEED = "0"
 _STARTUP_TIMEOUT = 120.0

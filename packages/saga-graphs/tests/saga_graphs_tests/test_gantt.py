@@ -199,3 +199,34 @@ def test_png_with_failures_renders(tmp_path: Path) -> None:
     schedule, tasks, actual = _parsl_like_run()
     out = sg.gantt_png(schedule, tmp_path / "f.png", actual, tasks=tasks)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+
+
+def test_live_view_now_line_utilisation_refresh_and_atomic_write(tmp_path: Path) -> None:
+    s = sg.Schedule.from_placements(
+        [sg.Placement("a", "n1", 0, 0.0, 2.0), sg.Placement("b", "n2", 0, 0.0, 4.0)], "HEFT"
+    )
+    path = tmp_path / "live.html"
+
+    def now_x(now: float, refresh: int | None) -> tuple[float, str]:
+        sg.gantt_html(
+            s,
+            path,
+            now=now,
+            predicted_finish=5.0,
+            utilisation={"n1": 0.5, "n2": 0.25},
+            refresh_seconds=refresh,
+        )
+        text = path.read_text()
+        m = re.search(r'<line id="now"[^>]* x1="([0-9.]+)"', text)
+        assert m is not None
+        return float(m.group(1)), text
+
+    x1, live = now_x(1.0, 2)
+    x2, final = now_x(3.0, None)
+    assert x2 > x1
+    assert "<meta http-equiv='refresh' content='2'>" in live and "http-equiv" not in final
+    assert 'id="predicted-finish"' in final and "<tr data-node='n1'><td>n1</td><td>50%</td></tr>" in final
+    assert [p.name for p in tmp_path.iterdir()] == ["live.html"], "no temp file left behind"
+    # the axis grows to show a "now" beyond the plan
+    late, _ = now_x(10.0, 2)
+    assert late <= 1400 and "now 10.0 s" in path.read_text()
