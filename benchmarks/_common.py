@@ -13,8 +13,6 @@ import platform
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
-
 __all__ = [
     "format_table",
     "machine_info",
@@ -23,8 +21,7 @@ __all__ = [
 
 
 def quiet_logging() -> None:
-    """Only warnings from structlog (task.assigned etc. per task would swamp the table and cost CPU)."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    """Only warnings (per-task events such as task.assigned would swamp the table and cost CPU)."""
     logging.getLogger().setLevel(logging.WARNING)
 
 

@@ -38,7 +38,6 @@ import argparse
 import hashlib
 import importlib.util
 import json
-import logging
 import math
 import os
 import pickle
@@ -58,7 +57,6 @@ from typing import Any
 
 import parsl
 import psutil
-import structlog
 import zmq
 from parsl import python_app
 from parsl.config import Config
@@ -479,7 +477,6 @@ def main_pools(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
         poller=args.sim_poller,
         timeout=args.run_timeout,
     )
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     # Unencrypted on purpose (loopback only, simulated pools): skip the per-run warning about it.
     warnings.filterwarnings("ignore", message=r".*encrypted=False")
     print(
@@ -664,7 +661,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     # No PYTHONPATH export: the affinity executor and its virtual cluster hand their children (interchange,
     # pools) our import path themselves; the stock ones run only parsl.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     results: dict[str, list[float]] = {"stock": [], "affinity": []}
     cpu: dict[str, list[tuple[float, float]]] = {"stock": [], "affinity": []}

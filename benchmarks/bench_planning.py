@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import math
 import os
 import platform
@@ -42,8 +41,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
-
-import structlog
 
 import saga_graphs
 
@@ -247,7 +244,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1 or args.saga_repeats < 1:
         parser.error(f"repeats must be >= 1, got --repeats {args.repeats} --saga-repeats {args.saga_repeats}")
     # What a deployment does: plan()'s info events filtered, not formatted and printed.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     ours_only = OURS_ONLY_QUICK if args.quick else OURS_ONLY_FULL

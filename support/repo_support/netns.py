@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import fcntl
 import ipaddress
+import logging
 import os
 import random
 import re
@@ -34,9 +35,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
-import structlog
-
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 
 NAMESPACE_PREFIX = "saga-e2e-"
 _LOCK_PATH = Path("/tmp/saga-e2e-netns.lock")
@@ -136,7 +135,7 @@ def sweep_stale() -> list[str]:
             _run(["ip", "link", "del", m.group(1)], check=False)
             removed.append(m.group(1))
     if removed:
-        log.warning("netns.swept_stale", removed=removed)
+        log.warning("netns.swept_stale removed=%s", removed)
     return removed
 
 
@@ -273,11 +272,11 @@ class NetnsCluster(NodesByName[NetnsNode]):
             self.destroy()
             raise
         log.info(
-            "netns.created",
-            bridge=self.bridge,
-            subnet=str(self.subnet),
-            driver=self.driver_address,
-            nodes={n.name: n.address for n in self.nodes.values()},
+            "netns.created bridge=%s subnet=%s driver=%s nodes=%s",
+            self.bridge,
+            str(self.subnet),
+            self.driver_address,
+            {n.name: n.address for n in self.nodes.values()},
         )
         return self
 
@@ -299,7 +298,7 @@ class NetnsCluster(NodesByName[NetnsNode]):
         if self.bridge:
             _run(["ip", "link", "del", self.bridge], check=False)
         _unregister(self)
-        log.info("netns.destroyed", bridge=self.bridge, nodes=list(self.nodes))
+        log.info("netns.destroyed bridge=%s nodes=%s", self.bridge, list(self.nodes))
 
     # -- processes -------------------------------------------------------------------------------
     def spawn(
@@ -325,7 +324,7 @@ class NetnsCluster(NodesByName[NetnsNode]):
             if log_path:
                 out.close()  # type: ignore[union-attr]
         self._processes.append(proc)
-        log.info("netns.spawned", node=node, pid=proc.pid, argv=list(argv)[:4])
+        log.info("netns.spawned node=%s pid=%s argv=%s", node, proc.pid, list(argv)[:4])
         return proc
 
     def kill_node_processes(self, node: str) -> list[int]:
@@ -335,7 +334,7 @@ class NetnsCluster(NodesByName[NetnsNode]):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        log.warning("netns.node_killed", node=node, pids=pids)
+        log.warning("netns.node_killed node=%s pids=%s", node, pids)
         return pids
 
     # -- shaping ---------------------------------------------------------------------------------
@@ -353,7 +352,7 @@ class NetnsCluster(NodesByName[NetnsNode]):
         spec = ["root", "tbf", "rate", rate, "burst", str(burst_bytes), "latency", "100ms"]
         _run(["tc", "qdisc", "replace", "dev", target.host_veth, *spec])
         _run([*target.exec_prefix(), "tc", "qdisc", "replace", "dev", target.node_veth, *spec])
-        log.info("netns.shaped", node=node, rate_mbit=rate_mbit, burst_bytes=burst_bytes)
+        log.info("netns.shaped node=%s rate_mbit=%s burst_bytes=%s", node, rate_mbit, burst_bytes)
 
     def qdisc(self, node: str) -> str:
         """``tc qdisc show`` of the node's host-side veth (for assertions and debugging)."""

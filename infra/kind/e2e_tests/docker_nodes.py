@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ipaddress
+import logging
 import os
 import random
 import re
@@ -29,11 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from repo_support.netns import NodesByName, machine_lock, networks_in_use, pick_free_subnet, pid_alive
 
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 
 LABEL = "org.saga-e2e.owner-pid"
 NAME_PREFIX = "saga-e2e-"
@@ -80,7 +79,7 @@ def sweep_stale(client: Any) -> list[str]:
                 network.remove()
                 removed.append(network.name)
     if removed:
-        log.warning("docker_nodes.swept_stale", removed=removed)
+        log.warning('docker_nodes.swept_stale removed=%s', removed)
     return removed
 
 
@@ -153,7 +152,7 @@ class ContainerCluster(NodesByName[ContainerNode]):
                     except Exception as exc:  # e.g. the subnet overlaps another network of this engine
                         if self.subnet is not None or attempt == 4:
                             raise
-                        log.warning("docker_nodes.subnet_retry", subnet=str(subnet), error=str(exc))
+                        log.warning('docker_nodes.subnet_retry subnet=%s error=%s', str(subnet), str(exc))
                         continue
                     self.subnet, self.driver_address = subnet, gateway
                     break
@@ -166,13 +165,7 @@ class ContainerCluster(NodesByName[ContainerNode]):
             self.nodes[name] = ContainerNode(
                 name=name, container_name=f"{NAME_PREFIX}{self.tag}-{name}", address=str(hosts[index])
             )
-        log.info(
-            "docker_nodes.network",
-            network=self.network_name,
-            bridge=self.bridge,
-            subnet=str(self.subnet),
-            driver=self.driver_address,
-        )
+        log.info('docker_nodes.network network=%s bridge=%s subnet=%s driver=%s', self.network_name, self.bridge, str(self.subnet), self.driver_address)
         return self
 
     def start(
@@ -201,7 +194,7 @@ class ContainerCluster(NodesByName[ContainerNode]):
             **({"user": user} if user is not None else {}),
         )
         self._containers[node] = container
-        log.info("docker_nodes.started", node=node, container=target.container_name, address=target.address)
+        log.info('docker_nodes.started node=%s container=%s address=%s', node, target.container_name, target.address)
         return container
 
     def kill(self, node: str) -> None:
@@ -209,7 +202,7 @@ class ContainerCluster(NodesByName[ContainerNode]):
         container = self._containers[node]
         container.kill()
         container.reload()
-        log.warning("docker_nodes.killed", node=node, status=container.status)
+        log.warning('docker_nodes.killed node=%s status=%s', node, container.status)
 
     def container(self, node: str) -> Any:
         """The docker SDK container object of ``node`` (reloaded)."""
@@ -238,15 +231,15 @@ class ContainerCluster(NodesByName[ContainerNode]):
                 container.remove(force=True)
             except Exception as exc:
                 if "No such container" not in str(exc) and "404" not in str(exc):
-                    log.warning("docker_nodes.remove_failed", node=node, error=str(exc))
+                    log.warning('docker_nodes.remove_failed node=%s error=%s', node, str(exc))
         if self._network is not None:
             try:
                 self._network.remove()
             except Exception as exc:
-                log.warning("docker_nodes.network_remove_failed", network=self.network_name, error=str(exc))
+                log.warning('docker_nodes.network_remove_failed network=%s error=%s', self.network_name, str(exc))
         with contextlib.suppress(Exception):
             atexit.unregister(self.destroy)
-        log.info("docker_nodes.destroyed", network=self.network_name, nodes=list(self._containers))
+        log.info('docker_nodes.destroyed network=%s nodes=%s', self.network_name, list(self._containers))
 
     def leftovers(self) -> list[str]:
         """What of this cluster still exists: containers, the network, the host bridge (empty when clean)."""

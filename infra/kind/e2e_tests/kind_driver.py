@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
-
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 
 SLOTS = 2
 
@@ -89,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     core = client.CoreV1Api(api)
     topology = discover(api)
     nodes = sorted(topology.names)
-    log.info("kind.discovered", nodes=nodes, namespace=args.namespace)
+    log.info("kind.discovered nodes=%s namespace=%s", nodes, args.namespace)
     if len(nodes) < args.min_nodes:
         print(f"E2E_RESULT {json.dumps({'error': f'only {len(nodes)} usable nodes: {nodes}'})}", flush=True)
         return 1
@@ -157,7 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"E2E_RESULT {json.dumps(result, sort_keys=True)}", flush=True)
     ok = not mismatches and len(used) >= args.min_nodes
     log.info(
-        "kind.done", ok=ok, nodes_used=used, mismatches=len(mismatches), makespan_s=round(run.makespan, 2)
+        "kind.done ok=%s nodes_used=%s mismatches=%s makespan_s=%s",
+        ok,
+        used,
+        len(mismatches),
+        round(run.makespan, 2),
     )
     return 0 if ok else 1
 

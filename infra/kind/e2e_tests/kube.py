@@ -15,19 +15,19 @@ pod kills its process.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
 from kubernetes import client
 
 from k8s_topology.testing import FakeApiServer
 from repo_support.netns import NetnsCluster
 from repo_support.pools import child_env
 
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 
 
 def node_object(name: str, *, zone: str, cpu: str = "2", memory: str = "4Gi") -> dict[str, Any]:
@@ -140,7 +140,7 @@ class FakeKubelet:
             try:
                 self._sync()
             except Exception as exc:  # keep "kubelet" alive across API hiccups, like the real one
-                log.warning("kubelet.sync_failed", error=repr(exc))
+                log.warning("kubelet.sync_failed error=%s", repr(exc))
 
     def _sync(self) -> None:
         try:
@@ -159,11 +159,11 @@ class FakeKubelet:
                 self._start(pod)
             except UnschedulablePod as exc:
                 self.refused[name] = str(exc)
-                log.warning("kubelet.unschedulable", pod=name, reason=str(exc))
+                log.warning("kubelet.unschedulable pod=%s reason=%s", name, str(exc))
         for name, running in self.pods.items():
             if name not in seen and running.process.poll() is None:  # deleted through the API
                 running.process.kill()
-                log.info("kubelet.pod_killed", pod=name, node=running.node)
+                log.info("kubelet.pod_killed pod=%s node=%s", name, running.node)
 
     def _start(self, pod: Any) -> None:
         node = pinned_node(pod)
@@ -197,4 +197,4 @@ class FakeKubelet:
                 "status": {"phase": "Running", "podIP": self.cluster.node(node).address},
             },
         )
-        log.info("kubelet.pod_started", pod=pod.metadata.name, node=node, pid=process.pid)
+        log.info("kubelet.pod_started pod=%s node=%s pid=%s", pod.metadata.name, node, process.pid)

@@ -8,13 +8,13 @@ regression in routing shows up the same way in each.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import parsl
-import structlog
 from parsl import python_app
 
 from e2e_tests.witness import Sighting, Witness
@@ -24,7 +24,7 @@ from repo_support.stages import Stage, gather_results
 if TYPE_CHECKING:
     import saga_graphs
 
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,7 +129,7 @@ def collect(
     missing = sorted(set(futures) - set(sightings))
     if missing:
         raise AssertionError(f"the witness never saw tasks {missing}")
-    log.info("e2e.workflow_done", tasks=len(results), makespan_s=round(makespan, 3))
+    log.info("e2e.workflow_done tasks=%s makespan_s=%s", len(results), round(makespan, 3))
     return WorkflowRun(makespan=makespan, results=results, sightings=sightings)
 
 

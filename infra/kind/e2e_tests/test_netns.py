@@ -155,7 +155,7 @@ def test_signal_to_the_test_process_tears_down(signum: int) -> None:
     try:
         assert child.stdout is not None
         line = ""
-        while not line.startswith("CLUSTER "):  # structlog also writes to stdout
+        while not line.startswith("CLUSTER "):
             line = child.stdout.readline()
             assert line, "child exited before building its cluster"
         names = line.split()[1:]

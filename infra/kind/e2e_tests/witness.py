@@ -9,14 +9,13 @@ the message. The tests then map peer addresses back to namespaces.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
 from dataclasses import dataclass
 
-import structlog
-
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,9 +99,11 @@ class Witness:
                     self._sightings.append(sighting)
                 conn.sendall(b"ok\n")
             except (OSError, ValueError, KeyError) as exc:
-                log.warning("witness.bad_report", peer=peer_address, error=str(exc))
+                log.warning("witness.bad_report peer=%s error=%s", peer_address, str(exc))
                 return
-        log.debug("witness.sighting", task=sighting.task, peer=peer_address, claimed=sighting.claimed_node)
+        log.debug(
+            "witness.sighting task=%s peer=%s claimed=%s", sighting.task, peer_address, sighting.claimed_node
+        )
 
 
 def report(witness: tuple[str, int], task: str, node: str) -> str:

@@ -11,6 +11,7 @@ All three take the same :class:`NodeFilter` as ``node_filter=``. Every error is 
 :mod:`k8s_topology.errors` and derives from :class:`K8sTopologyError`.
 """
 
+import logging as _std_logging
 from importlib.metadata import distributions as _distributions
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
@@ -45,6 +46,7 @@ __all__ = [
 
 #: The installed metadata's version (the one in k8s-topology's BUILD file); "0+unknown" without any.
 __version__: str = next((d.version for d in _distributions(name="k8s-topology")), "0+unknown")
+_std_logging.getLogger(__name__).addHandler(_std_logging.NullHandler())  # silent unless the app asks
 
 
 def __getattr__(name: str) -> object:

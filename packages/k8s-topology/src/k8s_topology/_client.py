@@ -8,6 +8,7 @@ can be used side by side and tests cannot leak configuration into each other.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from k8s_topology._log import get_logger
+from k8s_topology._log import kv
 from k8s_topology.errors import (
     KubeConfigError,
     KubernetesApiError,
@@ -28,7 +29,7 @@ from k8s_topology.errors import (
     KubernetesUnreachable,
 )
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 
 def make_api_client(
@@ -53,7 +54,7 @@ def make_api_client(
     if explicit or path.exists():
         try:
             api = config.new_client_from_config(config_file=str(path), context=context)
-            log.debug("k8s.client.kubeconfig", path=str(path), context=context)
+            log.debug("k8s.client.kubeconfig %s", kv(path=str(path), context=context))
             return api
         except (ConfigException, OSError, ValueError) as exc:
             if explicit or context is not None:
@@ -69,7 +70,7 @@ def make_api_client(
     except ConfigException as exc:
         tried.append(f"in-cluster config: {exc}")
         raise KubeConfigError("no Kubernetes client configuration found; tried " + "; ".join(tried)) from exc
-    log.debug("k8s.client.incluster", host=cfg.host)
+    log.debug("k8s.client.incluster %s", kv(host=cfg.host))
     return client.ApiClient(cfg)
 
 

@@ -10,6 +10,7 @@ as ``node_filter=``, so a cluster is narrowed the same way everywhere.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,12 +19,12 @@ from typing import Any, Never
 from kubernetes import client
 
 from k8s_topology._client import host_of, list_nodes_raw, make_api_client
-from k8s_topology._log import get_logger
+from k8s_topology._log import kv
 from k8s_topology._nodes import KubeNode, LabelSelector, node_from_dict
 from k8s_topology._topology import Topology
 from k8s_topology.errors import InvalidOverride, NoUsableNodes
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 _CONTROL_PLANE_TAINTS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 _TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "tolerationSeconds"})
@@ -190,11 +191,8 @@ def discover(
     )
     topology = topology_from_nodes((node_from_dict(item) for item in items), node_filter)
     log.info(
-        "k8s.discovered",
-        host=host_of(api),
-        listed=len(items),
-        usable=topology.names,
-        excluded=dict(topology.excluded),
+        "k8s.discovered %s",
+        kv(host=host_of(api), listed=len(items), usable=topology.names, excluded=dict(topology.excluded)),
     )
     if not topology.nodes and not allow_empty:
         raise NoUsableNodes.from_excluded(topology.excluded)

@@ -30,6 +30,7 @@ Parsl is an optional dependency (``pip install 'k8s-topology[parsl]'``); only th
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -37,7 +38,7 @@ from typing import Any, Never
 
 from kubernetes import client
 
-from k8s_topology._log import get_logger
+from k8s_topology._log import kv
 
 try:
     from parsl.providers import KubernetesProvider
@@ -54,7 +55,7 @@ from k8s_topology._discovery import NodeFilter, discover, reject_removed_keyword
 from k8s_topology._topology import Topology
 from k8s_topology.errors import InvalidOverride, NoNodeAvailable
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 NODE_ANNOTATION = "saga.parsl.org/node"
 #: Environment variables a pinned pod gets from the downward API (spec.nodeName): the documented one a
@@ -198,7 +199,8 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
         self._pending_node: str | None = None
         self.job_nodes: dict[str, str] = {}
         log.info(
-            "k8s.provider.ready", nodes=self.nodes, namespace=namespace, image=image, blocks=self.init_blocks
+            "k8s.provider.ready %s",
+            kv(nodes=self.nodes, namespace=namespace, image=image, blocks=self.init_blocks),
         )
 
     # -- topology ------------------------------------------------------------------------------------
@@ -262,7 +264,9 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
             finally:
                 self._pending_node = None
             self.job_nodes[job_id] = node
-        log.info("k8s.pool.submitted", job_id=job_id, node=node, pod=self.resources[job_id]["pod_name"])
+        log.info(
+            "k8s.pool.submitted %s", kv(job_id=job_id, node=node, pod=self.resources[job_id]["pod_name"])
+        )
         return job_id
 
     def _pin_pod(self, pod: Any) -> None:

@@ -19,6 +19,7 @@ end the stream with an error. ``stop()`` ends it promptly from any thread.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -32,12 +33,12 @@ from kubernetes.watch.watch import iter_resp_lines
 
 from k8s_topology._client import host_of, list_nodes_raw, make_api_client, translate_api_exception
 from k8s_topology._discovery import NodeFilter, reject_removed_keywords
-from k8s_topology._log import get_logger
+from k8s_topology._log import kv
 from k8s_topology._nodes import KubeNode, node_from_dict
 from k8s_topology._topology import Topology
 from k8s_topology.errors import K8sTopologyError
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 EventKind = Literal["joined", "lost", "changed"]
 
@@ -174,7 +175,7 @@ class NodeWatch(Iterator[NodeEvent]):
             return node_from_dict(obj)
         except K8sTopologyError as exc:
             # A node with a malformed quantity must not kill a long-running watch; discovery reports it.
-            log.error("k8s.watch.node_invalid", error=str(exc))
+            log.error("k8s.watch.node_invalid %s", kv(error=str(exc)))
             return None
 
     def _relist(self) -> tuple[list[NodeEvent], str | None]:
@@ -191,7 +192,7 @@ class NodeWatch(Iterator[NodeEvent]):
                 del self._excluded[name]
         events = [ev for node in gone if (ev := self._observe(node, deleted=True))]
         events += [ev for node in sorted(current, key=lambda n: n.name) if (ev := self._observe(node))]
-        log.info("k8s.watch.listed", host=self._host, listed=len(current), events=len(events))
+        log.info("k8s.watch.listed %s", kv(host=self._host, listed=len(current), events=len(events)))
         return events, rv
 
     # -- the stream ----------------------------------------------------------------------------------
@@ -248,10 +249,12 @@ class NodeWatch(Iterator[NodeEvent]):
                     first = need_list = False
                 for ev in self._stream():
                     backoff = self._backoff_initial
-                    log.info("k8s.node." + ev.kind, node=ev.node.name, reason=ev.reason)
+                    log.info("%s %s", "k8s.node." + ev.kind, kv(node=ev.node.name, reason=ev.reason))
                     yield ev
             except _Expired as exc:
-                log.info("k8s.watch.expired", host=self._host, resource_version=self._rv, message=str(exc))
+                log.info(
+                    "k8s.watch.expired %s", kv(host=self._host, resource_version=self._rv, message=str(exc))
+                )
                 need_list = True
             except (ApiException, K8sTopologyError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
                 # ValueError: a truncated JSON line when the connection dies mid-event. K8sTopologyError:
@@ -268,10 +271,8 @@ class NodeWatch(Iterator[NodeEvent]):
                     return
                 self.reconnects += 1
                 log.warning(
-                    "k8s.watch.reconnecting",
-                    host=self._host,
-                    delay=backoff,
-                    error=f"{type(exc).__name__}: {exc}",
+                    "k8s.watch.reconnecting %s",
+                    kv(host=self._host, delay=backoff, error=f"{type(exc).__name__}: {exc}"),
                 )
                 self._stopped.wait(backoff)
                 backoff = min(backoff * 2, self._backoff_max)
@@ -310,10 +311,10 @@ class NodeWatcher:
                 try:
                     self._callback(event)
                 except Exception:
-                    log.exception("k8s.watch.callback_failed", kind=event.kind, node=event.node.name)
+                    log.exception("k8s.watch.callback_failed %s", kv(kind=event.kind, node=event.node.name))
         except BaseException as exc:
             self.error = exc
-            log.error("k8s.watch.failed", error=str(exc))
+            log.error("k8s.watch.failed %s", kv(error=str(exc)))
             if self._on_error is not None:
                 self._on_error(exc)
 

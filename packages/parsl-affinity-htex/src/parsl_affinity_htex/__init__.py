@@ -8,6 +8,7 @@ Errors and warnings live in one namespace, :mod:`parsl_affinity_htex.errors`
 (``except parsl_affinity_htex.errors.NodeUnavailable``).
 """
 
+import logging as _std_logging
 from importlib.metadata import distributions as _distributions
 
 from parsl_affinity_htex import errors
@@ -33,3 +34,4 @@ __all__ = [
 
 #: The installed metadata's version (the one in parsl-affinity-htex's BUILD file); "0+unknown" without any.
 __version__: str = next((d.version for d in _distributions(name="parsl-affinity-htex")), "0+unknown")
+_std_logging.getLogger(__name__).addHandler(_std_logging.NullHandler())  # silent unless the app asks

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import os
 import re
 import shlex
@@ -22,11 +23,11 @@ from parsl.providers import LocalProvider
 from parsl_affinity_htex._children import carry_import_path
 from parsl_affinity_htex._errors import InvalidClusterSpecError
 from parsl_affinity_htex._executor import AffinityHighThroughputExecutor
-from parsl_affinity_htex._log import get_logger
+from parsl_affinity_htex._log import kv
 
 __all__ = ["LocalVirtualCluster", "LocalVirtualClusterProvider"]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 _BLOCK_ID = re.compile(r"--block_id=(\S+)")
 
@@ -126,11 +127,8 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
             ).create_time()
         block = _BLOCK_ID.search(command)
         log.info(
-            "virtual_node.started",
-            node=node,
-            slots=slots,
-            job_id=job_id,
-            block_id=block.group(1) if block else None,
+            "virtual_node.started %s",
+            kv(node=node, slots=slots, job_id=job_id, block_id=block.group(1) if block else None),
         )
         return job_id
 
@@ -177,7 +175,7 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, sig)
                 killed = True
-        log.warning("virtual_node.killed", node=node, signal=int(sig), found=killed)
+        log.warning("virtual_node.killed %s", kv(node=node, signal=int(sig), found=killed))
         if not killed:
             raise ProcessLookupError(f"virtual node {node!r} has no running pool to kill")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import shlex
 import sys
 import threading
@@ -37,7 +38,7 @@ from parsl.serialize.errors import SerializationError
 
 from parsl_affinity_htex._children import import_path_argv
 from parsl_affinity_htex._errors import InsecureTransportWarning, InterchangeLost
-from parsl_affinity_htex._log import get_logger
+from parsl_affinity_htex._log import kv
 from parsl_affinity_htex._logging import parsl_log
 from parsl_affinity_htex._protocol import NODES_COMMAND, STATS_COMMAND
 from parsl_affinity_htex._spec import (
@@ -57,7 +58,7 @@ __all__ = [
     "default_worker_launch_cmd",
 ]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 _UPSTREAM_POOL_SCRIPT: Final = "process_worker_pool.py "
 NodeListener = Callable[[NodeChange], None]
@@ -327,12 +328,14 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
             thread.start()
             self._threads.append(thread)
         log.info(
-            "executor.started",
-            label=self.label,
-            interchange_pid=self.interchange_proc.pid if self.interchange_proc else None,
-            worker_port=self.worker_port,
-            encrypted=self.encrypted,
-            grace_period=self.affinity_grace_period,
+            "executor.started %s",
+            kv(
+                label=self.label,
+                interchange_pid=self.interchange_proc.pid if self.interchange_proc else None,
+                worker_port=self.worker_port,
+                encrypted=self.encrypted,
+                grace_period=self.affinity_grace_period,
+            ),
         )
 
     def _interchange_alive(self) -> bool:
@@ -352,11 +355,8 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
                 f"{proc.returncode}; {outstanding} outstanding task(s) failed and no new task can run"
             )
             log.error(
-                "interchange.lost",
-                label=self.label,
-                pid=proc.pid,
-                returncode=proc.returncode,
-                outstanding=outstanding,
+                "interchange.lost %s",
+                kv(label=self.label, pid=proc.pid, returncode=proc.returncode, outstanding=outstanding),
             )
             self._interchange_lost = exc
             self.set_bad_state_and_fail_all(exc)
@@ -386,7 +386,9 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
                 outgoing.zmq_socket.setsockopt(zmq.LINGER, 0)
             self._cancel_all_blocks()
         super().shutdown(timeout=timeout)
-        log.info("executor.shutdown", label=self.label, interchange_lost=self._interchange_lost is not None)
+        log.info(
+            "executor.shutdown %s", kv(label=self.label, interchange_lost=self._interchange_lost is not None)
+        )
 
     def _cancel_all_blocks(self) -> None:
         if self.provider is None:
@@ -400,7 +402,7 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
             try:
                 self.provider.cancel(job_ids)
             except Exception as e:  # best effort: pools also exit on their own after heartbeat_threshold
-                log.warning("executor.cancel_failed", label=self.label, job_ids=job_ids, error=repr(e))
+                log.warning("executor.cancel_failed %s", kv(label=self.label, job_ids=job_ids, error=repr(e)))
 
     # ----- introspection -------------------------------------------------------------------------------------
     def connected_blocks(self) -> list[str]:
@@ -454,7 +456,7 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         try:
             report = self.command_client.run(NODES_COMMAND)
         except Exception as e:  # scale-in proceeds as upstream's would
-            log.warning("scale_in.nodes_unknown", label=self.label, error=repr(e))
+            log.warning("scale_in.nodes_unknown %s", kv(label=self.label, error=repr(e)))
             return {}
         return {
             block: int(info["queued"])
@@ -501,11 +503,13 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
                         break
             if len(block_ids_to_kill) < blocks:
                 log.info(
-                    "scale_in.fewer_blocks",
-                    label=self.label,
-                    wanted=blocks,
-                    selected=len(block_ids_to_kill),
-                    protected_by_queued_work=sorted(queued),
+                    "scale_in.fewer_blocks %s",
+                    kv(
+                        label=self.label,
+                        wanted=blocks,
+                        selected=len(block_ids_to_kill),
+                        protected_by_queued_work=sorted(queued),
+                    ),
                 )
 
         for block_id in block_ids_to_kill:
@@ -536,21 +540,18 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
                 nodes = self.connected_nodes()
             except Exception as e:
                 if not self._shutting_down and not self.bad_state_is_set:
-                    log.warning("nodes.poll_failed", label=self.label, error=repr(e))
+                    log.warning("nodes.poll_failed %s", kv(label=self.label, error=repr(e)))
                 continue
             changes = [NodeChange("joined", n) for name, n in nodes.items() if name not in self._known_nodes]
             changes += [NodeChange("lost", n) for name, n in self._known_nodes.items() if name not in nodes]
             self._known_nodes = nodes
             for change in changes:
                 log.info(
-                    "node.changed",
-                    label=self.label,
-                    kind=change.kind,
-                    node=change.node.name,
-                    slots=change.node.slots,
+                    "node.changed %s",
+                    kv(label=self.label, kind=change.kind, node=change.node.name, slots=change.node.slots),
                 )
                 for listener in list(self._node_listeners):
                     try:
                         listener(change)
                     except Exception as e:
-                        log.error("node.listener_failed", listener=repr(listener), error=repr(e))
+                        log.error("node.listener_failed %s", kv(listener=repr(listener), error=repr(e)))

@@ -12,8 +12,6 @@ import logging
 import os
 import time
 
-from parsl_affinity_htex._log import PACKAGE_LOGGER
-
 __all__ = ["CHILD_LOG_FORMAT", "configure_child_logging", "parsl_log"]
 
 #: Standard-library logger for what belongs in the run's ``parsl.log`` (Parsl's file handler sits on "parsl").
@@ -36,7 +34,8 @@ def configure_child_logging(path: str, level: int = logging.DEBUG) -> logging.Ha
     handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     handler.setFormatter(_UtcFormatter(CHILD_LOG_FORMAT))
     handler.setLevel(level)
-    PACKAGE_LOGGER.addHandler(handler)
-    PACKAGE_LOGGER.setLevel(level)
-    PACKAGE_LOGGER.propagate = False  # never the inherited terminal, whatever the root logger has
+    package = logging.getLogger("parsl_affinity_htex")
+    package.addHandler(handler)
+    package.setLevel(level)
+    package.propagate = False  # never the inherited terminal, whatever the root logger has
     return handler

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import logging
 import math
 import os
 import pickle
@@ -42,14 +43,14 @@ from parsl.monitoring.radios.base import MonitoringRadioSender
 from parsl.serialize import serialize as serialize_object
 
 from parsl_affinity_htex._errors import AffinitySpecError, NodeUnavailable
-from parsl_affinity_htex._log import get_logger
+from parsl_affinity_htex._log import kv
 from parsl_affinity_htex._logging import configure_child_logging
 from parsl_affinity_htex._protocol import NODES_COMMAND, STATS_COMMAND
 from parsl_affinity_htex._spec import AFFINITY_CONTEXT_KEY, parse_allowed_nodes
 
 __all__ = ["NODES_COMMAND", "STATS_COMMAND", "AffinityInterchange", "main"]
 
-log = get_logger("parsl_affinity_htex.interchange")  # not __name__: this runs as __main__ (python -m)
+log = logging.getLogger("parsl_affinity_htex.interchange")  # not __name__: this runs as __main__ (python -m)
 
 #: How often a task may be re-queued after losing its pool before it is failed (hard) or ManagerLost (soft).
 MAX_REQUEUES: Final = 1
@@ -204,10 +205,12 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
         self._rejected_pools: collections.deque[str] = collections.deque(maxlen=_REJECTED_KEPT)
         self._stats = {"stolen": 0, "fell_back": 0, "failed_hard": 0, "requeued": 0, "rejected": 0}
         log.info(
-            "interchange.started",
-            grace_period=self.affinity_grace_period,
-            worker_port=self.worker_port,
-            allowed_nodes=self.allowed_nodes,
+            "interchange.started %s",
+            kv(
+                grace_period=self.affinity_grace_period,
+                worker_port=self.worker_port,
+                allowed_nodes=self.allowed_nodes,
+            ),
         )
 
     # ----- the node table ------------------------------------------------------------------------------------
@@ -220,18 +223,20 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
             name = _pool_name(manager_id, m)
             self._rejected_pools.append(f"{name}: {reason}")
             self._stats["rejected"] += 1
-            log.warning("pool.rejected", pool=name, node=node, reason=reason)
+            log.warning("pool.rejected %s", kv(pool=name, node=node, reason=reason))
             self.manager_sock.send_multipart([manager_id, _upstream.PKL_SHUTDOWN_CODE])
             return
         if int(m.get("worker_count") or 0) <= 0:
             name = _pool_name(manager_id, m)
             self._zero_worker_pools[manager_id] = name
             log.warning(
-                "pool.no_workers",
-                pool=name,
-                node=node,
-                detail="the pool registered with 0 workers (cores_per_worker, mem_per_worker or accelerators "
-                "leave no room on its node); it gets no task and its node does not count as live",
+                "pool.no_workers %s",
+                kv(
+                    pool=name,
+                    node=node,
+                    detail="the pool registered with 0 workers (cores_per_worker, mem_per_worker or accelerators "
+                    "leave no room on its node); it gets no task and its node does not count as live",
+                ),
             )
         self._pool_changed(manager_id)
 
@@ -276,7 +281,7 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
         self._pool_node[manager_id] = node
         if len(pools) == 1:
             self._absent_since.pop(node, None)
-            log.info("node.joined", node=node)
+            log.info("node.joined %s", kv(node=node))
 
     def _leave(self, manager_id: bytes, node: str) -> None:
         del self._pool_node[manager_id]
@@ -291,7 +296,7 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
         queued = len(self._node_queues.get(node) or ())
         if queued:
             self._next_fallback_at = min(self._next_fallback_at, now + self.affinity_grace_period)
-        log.warning("node.lost", node=node, queued=queued)
+        log.warning("node.lost %s", kv(node=node, queued=queued))
 
     def _fail_requeued_hard(self, node: str) -> None:
         """The node lost its last pool: hard tasks that already lost a pool there while running fail now."""
@@ -312,7 +317,7 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
                     node=node,
                 ),
             )
-            log.warning("task.failed_node_lost", task_id=tid, node=node)
+            log.warning("task.failed_node_lost %s", kv(task_id=tid, node=node))
 
     def _task_done(self, task_id: int) -> None:
         self._inflight.pop(task_id, None)
@@ -340,15 +345,15 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
             if isinstance(task_id, bool) or not isinstance(task_id, int):
                 raise TypeError(f"task_id must be an int, got {task_id!r}")
         except Exception as e:  # nothing to answer to: log and carry on
-            log.error("task.unreadable", error=repr(e))
+            log.error("task.unreadable %s", kv(error=repr(e)))
             return
         try:
             self._queue_task(task_id, msg)
         except AffinitySpecError as e:
-            log.error("task.rejected", task_id=task_id, error=str(e))
+            log.error("task.rejected %s", kv(task_id=task_id, error=str(e)))
             self._send_failure(task_id, e)
         except Exception as e:
-            log.error("task.rejected", task_id=task_id, error=repr(e))
+            log.error("task.rejected %s", kv(task_id=task_id, error=repr(e)))
             self._send_failure(task_id, AffinitySpecError(f"task {task_id}: malformed task message: {e!r}"))
 
     def _queue_task(self, task_id: int, msg: dict[str, Any]) -> None:
@@ -440,7 +445,7 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
         queued_at, tid, node, entry = self._soft_fifo.popleft()
         self._node_queues[node].remove(entry)
         self._stats["stolen"] += 1
-        log.info("task.stolen", task_id=tid, node=node, waited=round(now - queued_at, 3))
+        log.info("task.stolen %s", kv(task_id=tid, node=node, waited=round(now - queued_at, 3)))
         return self._take(entry, node, False)
 
     # ----- fallback and rescue -------------------------------------------------------------------------------
@@ -482,11 +487,8 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
             if moved:
                 self._wake_all = True
             log.warning(
-                "node.fallback",
-                node=node,
-                absent_for=round(absent_for, 3),
-                soft_moved=moved,
-                hard_failed=failed,
+                "node.fallback %s",
+                kv(node=node, absent_for=round(absent_for, 3), soft_moved=moved, hard_failed=failed),
             )
         self._next_fallback_at = next_at
 
@@ -511,7 +513,7 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
                         node=task_node,
                     ),
                 )
-                log.warning("task.failed_node_lost", task_id=tid, node=task_node)
+                log.warning("task.failed_node_lost %s", kv(task_id=tid, node=task_node))
             elif requeues < MAX_REQUEUES:
                 list.remove(tasks, tid)
                 self._requeues[tid] = requeues + 1
@@ -519,7 +521,7 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
                 self._enqueue_tagged(task_node, entry, hard, now)
                 if hard:
                     self._requeued_hard.setdefault(task_node, {})[tid] = entry
-                log.warning("task.requeued", task_id=tid, node=task_node, hard=hard)
+                log.warning("task.requeued %s", kv(task_id=tid, node=task_node, hard=hard))
 
     # ----- upstream hooks ------------------------------------------------------------------------------------
     def expire_bad_managers(
@@ -539,7 +541,7 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
             return
         lost = {manager_id for manager_id, _ in bad_managers}
         for manager_id, m in bad_managers:
-            log.warning("pool.expired", pool=_pool_name(manager_id, m), running=len(m["tasks"]))
+            log.warning("pool.expired %s", kv(pool=_pool_name(manager_id, m), running=len(m["tasks"])))
             self._rescue_tasks(manager_id, m, lost, now)
         for manager_id, m in bad_managers:
             if m["active"]:

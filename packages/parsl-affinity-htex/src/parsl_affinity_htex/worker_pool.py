@@ -24,13 +24,13 @@ from parsl.executors.high_throughput import process_worker_pool as _upstream
 from parsl.log_utils import set_file_logger
 from parsl.logconfigs.base import oneshot_initialize_logging
 
-from parsl_affinity_htex._log import get_logger
+from parsl_affinity_htex._log import kv
 from parsl_affinity_htex._logging import configure_child_logging
 from parsl_affinity_htex._task import NODE_ENV_VAR
 
 __all__ = ["NodeAwareManager", "get_arg_parser", "main", "resolve_node_name"]
 
-log = get_logger("parsl_affinity_htex.worker_pool")  # not __name__: this runs as __main__ (python -m)
+log = logging.getLogger("parsl_affinity_htex.worker_pool")  # not __name__: this runs as __main__ (python -m)
 
 #: Registration-message field carrying the node name (read by the affinity interchange).
 REGISTRATION_NODE_FIELD = "node_name"
@@ -104,12 +104,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         os.path.join(args.logdir, f"block-{args.block_id}", args.uid, "affinity_pool.log")
     )
     log.info(
-        "pool.starting",
-        node=node_name,
-        uid=args.uid,
-        block_id=args.block_id,
-        max_workers_per_node=args.max_workers_per_node,
-        python=sys.version.split()[0],
+        "pool.starting %s",
+        kv(
+            node=node_name,
+            uid=args.uid,
+            block_id=args.block_id,
+            max_workers_per_node=args.max_workers_per_node,
+            python=sys.version.split()[0],
+        ),
     )
     try:
         manager = NodeAwareManager(
@@ -140,10 +142,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         manager.start()
     except Exception:
-        log.exception("pool.failed", node=node_name, uid=args.uid)
+        log.exception("pool.failed %s", kv(node=node_name, uid=args.uid))
         raise
     else:
-        log.info("pool.exited", node=node_name, uid=args.uid)
+        log.info("pool.exited %s", kv(node=node_name, uid=args.uid))
     # ---- END copied block ----
 
 

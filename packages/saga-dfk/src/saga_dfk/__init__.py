@@ -7,6 +7,7 @@ Errors live in one namespace, :mod:`saga_dfk.errors` (``except saga_dfk.errors.S
 all). Where a task ran is the executor's ``parsl_affinity_htex.RunRecord``, also in run reports.
 """
 
+import logging as _std_logging
 from importlib.metadata import distributions as _distributions
 
 from . import errors
@@ -30,3 +31,4 @@ __all__ = [
 
 #: The installed metadata's version (the one in saga-dfk's BUILD file); "0+unknown" without any.
 __version__: str = next((d.version for d in _distributions(name="saga-dfk")), "0+unknown")
+_std_logging.getLogger(__name__).addHandler(_std_logging.NullHandler())  # silent unless the app asks

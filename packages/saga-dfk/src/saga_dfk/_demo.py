@@ -7,6 +7,7 @@ compared honestly; their outputs are real byte strings of the declared size.
 
 from __future__ import annotations
 
+import logging
 import random
 import sys
 import tempfile
@@ -26,7 +27,6 @@ from parsl_affinity_htex import RunRecord
 from ._config import SagaConfig
 from ._dfk import OPT_OUT_KEY
 from ._loader import load
-from ._log import get_logger
 from ._report import actual_run, describe_planned_span, gantt_tasks
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "schedule_from_report",
 ]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 #: Three node-labelled pools with different slot counts (6 slots on a 2-core machine: tasks mostly sleep).
 DEFAULT_NODES: dict[str, int] = {"node-a": 3, "node-b": 2, "node-c": 1}

@@ -22,6 +22,7 @@ Design (why it looks like this):
 from __future__ import annotations
 
 import json
+import logging
 import math
 import pickle
 import sys
@@ -46,12 +47,12 @@ from parsl_affinity_htex import RunRecord
 from ._config import SagaConfig
 from ._errors import EmptyTopologyError, InvalidTaskHintError, NoPlannableExecutorError
 from ._hints import TaskHints, resolve_cost, resolve_output_size, split_hints
-from ._log import get_logger
+from ._log import kv
 from ._parsl_log import ParslLogBridge
 
 __all__ = ["OPT_OUT_KEY", "SagaDataFlowKernel", "TaskAssignment"]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 _INTERNAL_EXECUTOR = "_parsl_internal"
 #: resource specification key: ``False`` keeps the task out of SAGA planning (stock placement).
@@ -202,11 +203,13 @@ class SagaDataFlowKernel(DataFlowKernel):
             self._live_thread = threading.Thread(target=self._live_loop, name="saga-live", daemon=True)
             self._live_thread.start()
         log.info(
-            "saga.loaded",
-            executor=self._planned_label,
-            scheduler=config.saga_scheduler,
-            planning=config.planning,
-            cost_model=type(config.cost_model).__name__,
+            "saga.loaded %s",
+            kv(
+                executor=self._planned_label,
+                scheduler=config.saga_scheduler,
+                planning=config.planning,
+                cost_model=type(config.cost_model).__name__,
+            ),
         )
 
     # ------------------------------------------------------------------ configuration helpers
@@ -331,13 +334,13 @@ class SagaDataFlowKernel(DataFlowKernel):
         from ._monitoring import sqlite_path, write_placements
 
         if sqlite_path(url) is None:
-            log.warning("saga.monitoring_placements_skipped", url=url, reason="not a sqlite:/// URL")
+            log.warning("saga.monitoring_placements_skipped %s", kv(url=url, reason="not a sqlite:/// URL"))
             return
         try:
             rows = write_placements(url, self.run_id, self.run_report()["tasks"])
-            log.info("saga.monitoring_placements_written", url=url, rows=rows)
+            log.info("saga.monitoring_placements_written %s", kv(url=url, rows=rows))
         except Exception as exc:  # monitoring extras must never fail a cleanup
-            log.warning("saga.monitoring_placements_failed", url=url, error=repr(exc))
+            log.warning("saga.monitoring_placements_failed %s", kv(url=url, error=repr(exc)))
 
     # ------------------------------------------------------------------ public API
     def execute(self) -> None:
@@ -477,7 +480,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                     last_html = time.monotonic()
                     self.write_live_report()
             except Exception as exc:  # the view must never break the run
-                log.debug("saga.live_view_failed", error=repr(exc))
+                log.debug("saga.live_view_failed %s", kv(error=repr(exc)))
 
     def _stop_live_view(self) -> None:
         self._live_stop.set()
@@ -517,7 +520,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(self.run_report(), indent=2, sort_keys=True))
-        log.info("saga.report_written", path=str(target))
+        log.info("saga.report_written %s", kv(path=str(target)))
         return target
 
     # ------------------------------------------------------------------ registration and rounds
@@ -617,7 +620,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                 scheduler = self._saga_config.saga_scheduler
                 saga_graphs.plan(graph, network, scheduler, time_budget=self._saga_config.time_budget)
         except Exception as exc:  # only an optimisation: the real round reports real errors
-            log.debug("saga.warm_up_failed", error=repr(exc))
+            log.debug("saga.warm_up_failed %s", kv(error=repr(exc)))
 
     def _planner_loop(self) -> None:
         """Start rounds by themselves: in rolling mode always; in explicit mode for dynamic tasks only."""
@@ -653,7 +656,7 @@ class SagaDataFlowKernel(DataFlowKernel):
             try:
                 schedule, network = self._plan(batch, self._round)
             except Exception as exc:
-                log.error("plan.failed", round=self._round, tasks=len(batch), error=repr(exc))
+                log.error("plan.failed %s", kv(round=self._round, tasks=len(batch), error=repr(exc)))
                 for st in batch:
                     st.error = exc
                 self._release(batch)
@@ -725,7 +728,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                 f"{f' (lost: {sorted(self._lost_nodes)})' if self._lost_nodes else ''}"
             )
         if len(network) < cfg.min_nodes:
-            log.info("saga.fewer_nodes", wanted=cfg.min_nodes, have=sorted(network))
+            log.info("saga.fewer_nodes %s", kv(wanted=cfg.min_nodes, have=sorted(network)))
         self._network = network
         return network
 
@@ -784,13 +787,15 @@ class SagaDataFlowKernel(DataFlowKernel):
         if first:
             self._t0 = time.time()
         log.info(
-            "saga.round_planned",
-            round=round_no,
-            tasks=len(batch),
-            nodes=len(network),
-            scheduler=schedule.scheduler,
-            predicted_makespan=schedule.makespan,
-            seconds=round(time.perf_counter() - started, 4),
+            "saga.round_planned %s",
+            kv(
+                round=round_no,
+                tasks=len(batch),
+                nodes=len(network),
+                scheduler=schedule.scheduler,
+                predicted_makespan=schedule.makespan,
+                seconds=round(time.perf_counter() - started, 4),
+            ),
         )
         return schedule, network
 
@@ -826,13 +831,15 @@ class SagaDataFlowKernel(DataFlowKernel):
         if "parsl_resource_specification" in record["kwargs"]:
             record["kwargs"]["parsl_resource_specification"] = spec
         log.info(
-            "task.assigned",
-            task=st.tid,
-            function=st.func_name,
-            node=node,
-            start=round(float(start), 4),
-            end=round(float(end), 4),
-            round=round_no,
+            "task.assigned %s",
+            kv(
+                task=st.tid,
+                function=st.func_name,
+                node=node,
+                start=round(float(start), 4),
+                end=round(float(end), 4),
+                round=round_no,
+            ),
         )
 
     # ------------------------------------------------------------------ reality and node loss
@@ -869,13 +876,15 @@ class SagaDataFlowKernel(DataFlowKernel):
         st.actual = run.relative_to(self._t0 if self._t0 is not None else 0.0)
         a = st.assignment
         log.info(
-            "task.ran",
-            task=st.tid,
-            function=st.func_name,
-            node=st.actual.node,
-            planned_node=a.node if a else None,
-            start=round(st.actual.start, 4),
-            end=round(st.actual.end, 4),
+            "task.ran %s",
+            kv(
+                task=st.tid,
+                function=st.func_name,
+                node=st.actual.node,
+                planned_node=a.node if a else None,
+                start=round(st.actual.start, 4),
+                end=round(st.actual.end, 4),
+            ),
         )
         try:
             size = float(len(pickle.dumps(fut.result())))
@@ -886,14 +895,14 @@ class SagaDataFlowKernel(DataFlowKernel):
         try:
             self._saga_config.cost_model.observe(st.func_name, max(0.0, run.duration), size, speed=speed)
         except Exception as exc:  # a cost model must never break the run
-            log.warning("cost_model.observe_failed", function=st.func_name, error=repr(exc))
+            log.warning("cost_model.observe_failed %s", kv(function=st.func_name, error=repr(exc)))
         return run
 
     def _on_node_change(self, change: Any) -> None:
         """Executor node listener: on loss, re-plan the tasks planned there that have not been submitted."""
         kind, node = getattr(change, "kind", None), getattr(change, "node", None)
         node = getattr(node, "name", node)  # NodeChange.node is a ConnectedNode; accept a bare name too
-        log.info("node.changed", kind=kind, node=node)
+        log.info("node.changed %s", kv(kind=kind, node=node))
         if kind != "lost" or node is None or self.cleanup_called:
             if kind == "joined" and node is not None:
                 self._lost_nodes.discard(node)
@@ -917,7 +926,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         planning exactly like a pool leaving; ``joined`` makes it plannable again; ``changed`` needs
         nothing (later rounds read the source's live topology). Tasks already dispatched there keep running."""
         kind, node = getattr(event, "kind", None), getattr(event, "node", None)
-        log.info("network.changed", kind=kind, node=node, reason=getattr(event, "reason", ""))
+        log.info("network.changed %s", kv(kind=kind, node=node, reason=getattr(event, "reason", "")))
         if node is None or kind not in ("joined", "lost"):
             return
         with self._state_lock:
@@ -940,7 +949,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                 try:
                     schedule, network = self._plan(todo, round_no)
                 except Exception as exc:
-                    log.error("replan.failed", tasks=[st.tid for st in todo], error=repr(exc))
+                    log.error("replan.failed %s", kv(tasks=[st.tid for st in todo], error=repr(exc)))
                     for st in todo:
                         st.error = exc
                     return todo
@@ -958,7 +967,8 @@ class SagaDataFlowKernel(DataFlowKernel):
                     )
                     self._tag(st, p, round_no, schedule.scheduler)
                     log.info(
-                        "task.replanned", task=st.tid, from_node=old[st.tid], to_node=p.node, reason=reason
+                        "task.replanned %s",
+                        kv(task=st.tid, from_node=old[st.tid], to_node=p.node, reason=reason),
                     )
                 self._rounds.append(
                     {
@@ -992,6 +1002,6 @@ class SagaDataFlowKernel(DataFlowKernel):
             st.launched = True
             exec_fu.add_done_callback(partial(self._on_exec_done, st, proxy))
         except Exception as err:
-            log.error("replan.resubmit_failed", task=st.tid, error=repr(err))
+            log.error("replan.resubmit_failed %s", kv(task=st.tid, error=repr(err)))
             if not proxy.done():
                 proxy.set_exception(exc)

@@ -8,17 +8,19 @@ upstream ``DataFlowKernelLoader.load`` (listed in ``_upstream``) with our class,
 
 from __future__ import annotations
 
+import logging
+
 from parsl.dataflow.dflow import DataFlowKernelLoader
 from parsl.errors import ConfigurationError
 
 from ._config import SagaConfig
 from ._dfk import SagaDataFlowKernel
-from ._log import get_logger
+from ._log import kv
 from ._upstream import check_upstream
 
 __all__ = ["load"]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 
 def load(config: SagaConfig) -> SagaDataFlowKernel:
@@ -32,7 +34,7 @@ def load(config: SagaConfig) -> SagaDataFlowKernel:
         raise ConfigurationError("Config has already been loaded")
     drift = check_upstream()
     if drift:
-        log.warning("parsl.upstream_changed", functions=drift)
+        log.warning("parsl.upstream_changed %s", kv(functions=drift))
     dfk = SagaDataFlowKernel(config)
     DataFlowKernelLoader._dfk = dfk
     return dfk

@@ -14,13 +14,14 @@ whose live topology (nodes and bandwidths) is the one the kernel plans on.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from ._log import get_logger
+from ._log import kv
 
 if TYPE_CHECKING:
     from kubernetes import client
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KubernetesNetworkSource", "NetworkEvent", "NetworkListener", "NetworkSource"]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 NetworkEventKind = Literal["joined", "lost", "changed"]
 
@@ -118,7 +119,7 @@ class KubernetesNetworkSource:
                 known=self._initial,
                 **self._watch_options,
             ).start()
-        log.info("network_source.started", source="kubernetes", nodes=self._initial.names)
+        log.info("network_source.started %s", kv(source="kubernetes", nodes=self._initial.names))
 
     def stop(self) -> None:
         """Stop watching (idempotent; safe from any thread)."""
@@ -157,16 +158,20 @@ class KubernetesNetworkSource:
     # -- internals -----------------------------------------------------------------------------------
     def _on_node_event(self, event: NodeEvent) -> None:
         converted = NetworkEvent(event.kind, event.node.name, event.reason, source="kubernetes")
-        log.info("network_source.event", kind=converted.kind, node=converted.node, reason=converted.reason)
+        log.info(
+            "network_source.event %s", kv(kind=converted.kind, node=converted.node, reason=converted.reason)
+        )
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
             try:
                 listener(converted)
             except Exception:
-                log.exception("network_source.listener_failed", kind=converted.kind, node=converted.node)
+                log.exception(
+                    "network_source.listener_failed %s", kv(kind=converted.kind, node=converted.node)
+                )
 
     def _on_error(self, exc: BaseException) -> None:
         # 401/403: retrying cannot fix it. Planning goes on with the executor's view of the nodes.
         self.error = exc
-        log.error("network_source.failed", source="kubernetes", error=str(exc))
+        log.error("network_source.failed %s", kv(source="kubernetes", error=str(exc)))

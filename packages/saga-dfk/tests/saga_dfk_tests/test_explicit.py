@@ -91,9 +91,7 @@ def test_diamond_follows_the_plan_and_splits_t2_t3(
         dfk.execute()
         ran = {key: fut.result(timeout=120)[0] for key, fut in futures.items()}
     # stdlib records of the saga_dfk logger; the event's fields, unformatted, ride on the record
-    events = [
-        {"event": vars(r)["event"], **vars(r)["event_fields"]} for r in caplog.records if "event" in vars(r)
-    ]
+    events = [{"event": r.msg.split()[0], **r.args} for r in caplog.records if isinstance(r.args, dict)]
     assigned = [e for e in events if e["event"] == "task.assigned"]
     by_task = {e["task"]: e for e in assigned}
     for key, fut in futures.items():

@@ -5,6 +5,7 @@ Errors live in one namespace, :mod:`saga_graphs.errors` (``except saga_graphs.er
 catches them all).
 """
 
+import logging as _std_logging
 from importlib.metadata import distributions as _distributions
 
 from saga_graphs import errors
@@ -43,3 +44,4 @@ __all__ = [
 
 #: The installed metadata's version (the one in saga-graphs's BUILD file); "0+unknown" without any.
 __version__: str = next((d.version for d in _distributions(name="saga-graphs")), "0+unknown")
+_std_logging.getLogger(__name__).addHandler(_std_logging.NullHandler())  # silent unless the app asks

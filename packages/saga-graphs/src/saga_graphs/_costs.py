@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import tempfile
@@ -18,12 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from saga_graphs._log import get_logger
+from saga_graphs._log import kv
 from saga_graphs.errors import InvalidCostError, InvalidSizeError, SagaGraphsError
 
 __all__ = ["CostModel", "DeclaredCostModel", "LearnedCostModel", "UniformCostModel"]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 _FORMAT = "saga-graphs.learned-costs/1"
 
@@ -207,7 +208,7 @@ class LearnedCostModel(CostModel):
                 f"learned cost file {str(self.path)!r} is unreadable or malformed: {e}"
             ) from e
         self._stats = stats
-        log.info("cost_model.loaded", path=str(self.path), functions=len(stats))
+        log.info("cost_model.loaded %s", kv(path=str(self.path), functions=len(stats)))
 
     def cost(self, function_name: str, task_id: str | int | None = None) -> float:
         with self._lock:

@@ -72,6 +72,7 @@ import bisect
 import contextlib
 import gc
 import itertools
+import logging
 import math
 import operator
 import time
@@ -81,13 +82,13 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from saga_graphs._log import get_logger
+from saga_graphs._log import kv
 from saga_graphs._problem import Problem, ProcessorPlacement
 from saga_graphs.errors import SchedulerFailedError
 
 __all__ = ["FastHeftError", "heft"]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 TieBreak = Literal["saga", "stable"]
 
@@ -141,11 +142,13 @@ def heft(problem: Problem) -> list[ProcessorPlacement]:
     index = arrays.task_index
     out.extend(f for f in problem.fixed if f[0] in index)
     log.debug(
-        "fast_heft.planned",
-        tasks=arrays.n_tasks,
-        nodes=arrays.n_procs,
-        placed=len(placements),
-        cpu_seconds=round(time.process_time() - began, 6),
+        "fast_heft.planned %s",
+        kv(
+            tasks=arrays.n_tasks,
+            nodes=arrays.n_procs,
+            placed=len(placements),
+            cpu_seconds=round(time.process_time() - began, 6),
+        ),
     )
     return out
 

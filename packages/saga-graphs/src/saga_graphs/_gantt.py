@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import logging
 import math
 import os
 import re
@@ -32,14 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from saga_graphs._log import get_logger
+from saga_graphs._log import kv
 from saga_graphs._runs import TaskRun, _bounds, span
 from saga_graphs._schedule import Placement, Schedule
 from saga_graphs.errors import SagaGraphsError
 
 __all__ = ["gantt_html", "gantt_png"]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 _PALETTE = (
     "#4e79a7", "#f28e2b", "#59a14f", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
@@ -458,7 +459,9 @@ def gantt_html(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    log.info("gantt.html_written", path=str(out), tasks=len(schedule), lanes=len(lanes), actual=len(runs))
+    log.info(
+        "gantt.html_written %s", kv(path=str(out), tasks=len(schedule), lanes=len(lanes), actual=len(runs))
+    )
     return out
 
 
@@ -573,5 +576,7 @@ def gantt_png(
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, format="png")
-    log.info("gantt.png_written", path=str(out), tasks=len(schedule), lanes=len(lanes), actual=len(runs))
+    log.info(
+        "gantt.png_written %s", kv(path=str(out), tasks=len(schedule), lanes=len(lanes), actual=len(runs))
+    )
     return out

@@ -11,13 +11,14 @@ error points at the offending call; whole-graph checks (cycles, connectivity) ne
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from saga_graphs._log import get_logger
+from saga_graphs._log import kv
 from saga_graphs._spec import NetworkSpec, check_spec
 from saga_graphs.errors import (
     CycleError,
@@ -36,7 +37,7 @@ from saga_graphs.errors import (
 
 __all__ = ["Network", "Node", "TaskGraph", "to_name"]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 
 def to_name(value: Hashable) -> str:
@@ -537,7 +538,7 @@ class Network:
                 unreachable.append((a, b))
             else:
                 resolved[(a, b)] = bw
-                log.debug("network.multihop_bandwidth", source=a, target=b, bandwidth=bw)
+                log.debug("network.multihop_bandwidth %s", kv(source=a, target=b, bandwidth=bw))
         if unreachable:
             shown = ", ".join(f"{a!r} - {b!r}" for a, b in unreachable[:5])
             more = f" (and {len(unreachable) - 5} more)" if len(unreachable) > 5 else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import defaultdict
@@ -9,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
 from saga_graphs._graphs import Network, TaskGraph
-from saga_graphs._log import get_logger
+from saga_graphs._log import kv
 from saga_graphs._problem import FREE_BANDWIDTH, Problem, ProcessorPlacement, processor_name
 from saga_graphs._registry import SchedulerEntry, entry
 from saga_graphs._schedule import Placement, Schedule, _tol
@@ -29,7 +30,7 @@ __all__ = ["DEFAULT_TIME_BUDGET", "build_problem", "plan"]
 #: Seconds a scheduler may run before it is stopped, unless plan() is told otherwise.
 DEFAULT_TIME_BUDGET = 60.0
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 
 def _blocker(i: int) -> str:
@@ -325,16 +326,20 @@ def plan(
         except (SchedulerFailedError, SchedulerTimeoutError) as err:
             portfolio[e.name] = f"{type(err).__name__}: {err}"
             errors[e.name] = err
-            log.warning("plan.scheduler_failed", scheduler=e.name, error=str(err), kind=type(err).__name__)
+            log.warning(
+                "plan.scheduler_failed %s", kv(scheduler=e.name, error=str(err), kind=type(err).__name__)
+            )
             continue
         portfolio[e.name] = candidate.makespan
         log.info(
-            "plan.scheduler_done",
-            scheduler=e.name,
-            makespan=candidate.makespan,
-            seconds=round(seconds, 4),
-            tasks=len(task_graph),
-            processors=len(problem.processors),
+            "plan.scheduler_done %s",
+            kv(
+                scheduler=e.name,
+                makespan=candidate.makespan,
+                seconds=round(seconds, 4),
+                tasks=len(task_graph),
+                processors=len(problem.processors),
+            ),
         )
         if best is None or candidate.makespan < best.makespan:
             best = candidate
@@ -347,11 +352,13 @@ def plan(
         raise SchedulerFailedError(f"every scheduler failed: {summary}")
     result = Schedule(best.placements, best.scheduler, portfolio)
     log.info(
-        "plan.done",
-        scheduler=result.scheduler,
-        makespan=result.makespan,
-        tasks=len(task_graph),
-        fixed=len(fixed_in_graph),
-        portfolio=len(entries),
+        "plan.done %s",
+        kv(
+            scheduler=result.scheduler,
+            makespan=result.makespan,
+            tasks=len(task_graph),
+            fixed=len(fixed_in_graph),
+            portfolio=len(entries),
+        ),
     )
     return result

@@ -17,6 +17,7 @@ SAGA scheduler. It shares the whole algorithm with the array path; only the conv
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Mapping, Set
@@ -36,11 +37,11 @@ from saga_graphs._fast_heft import (
     _Problem,
     _Timeline,
 )
-from saga_graphs._log import get_logger
+from saga_graphs._log import kv
 
 __all__ = ["FastHeftScheduler", "fast_heft"]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 
 class FastHeftScheduler(saga.Scheduler):
@@ -122,13 +123,15 @@ def fast_heft(
         )
         result = _to_saga_schedule(problem, network, task_graph, schedule, placements, timelines, constraints)
     log.debug(
-        "fast_heft.planned",
-        tasks=problem.n_tasks,
-        nodes=problem.n_procs,
-        placed=len(placements),
-        makespan=result.makespan,
-        tie_break=tie_break,
-        cpu_seconds=round(time.process_time() - began, 6),
+        "fast_heft.planned %s",
+        kv(
+            tasks=problem.n_tasks,
+            nodes=problem.n_procs,
+            placed=len(placements),
+            makespan=result.makespan,
+            tie_break=tie_break,
+            cpu_seconds=round(time.process_time() - began, 6),
+        ),
     )
     return result
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import pickle
 import random
@@ -28,13 +29,13 @@ import threading
 import time
 from typing import IO, Any
 
-from saga_graphs._log import get_logger
+from saga_graphs._log import kv
 from saga_graphs._problem import Problem, ProcessorPlacement
 from saga_graphs.errors import SchedulerFailedError, SchedulerTimeoutError
 
 __all__ = ["WorkerClient", "shared_worker"]
 
-log = get_logger(__name__)
+log = logging.getLogger(__name__)
 
 _HASH_SEED = "0"
 _STARTUP_TIMEOUT = 120.0
@@ -122,7 +123,9 @@ class WorkerClient:
         if reply != ("ready",):  # pragma: no cover - protocol guard
             self._kill("bad hello")
             raise SchedulerFailedError(f"the scheduler worker sent {reply!r} instead of ready")
-        log.info("scheduler_worker.started", pid=proc.pid, seconds=round(time.monotonic() - started, 3))
+        log.info(
+            "scheduler_worker.started %s", kv(pid=proc.pid, seconds=round(time.monotonic() - started, 3))
+        )
         return proc
 
     def _read(self, deadline: float | None) -> Any:
@@ -169,7 +172,7 @@ class WorkerClient:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
-        log.info("scheduler_worker.stopped", pid=proc.pid, reason=reason)
+        log.info("scheduler_worker.stopped %s", kv(pid=proc.pid, reason=reason))
 
     def run(
         self, name: str, problem: Problem, time_budget: float | None
