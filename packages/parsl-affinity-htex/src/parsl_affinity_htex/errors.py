@@ -2,7 +2,7 @@
 
 ``except parsl_affinity_htex.errors.NodeUnavailable`` and so on. The classes are defined in the package's
 private ``_errors`` module (their pickles, which cross Parsl's process boundaries, name it); this module is
-the place users import them from. The package top level re-exports them too.
+the place users import them from. They are not top-level names of the package.
 """
 
 from parsl_affinity_htex._errors import (
