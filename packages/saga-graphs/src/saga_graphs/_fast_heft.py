@@ -41,8 +41,8 @@ What is reproduced exactly (and tested on a corpus of random DAGs against SAGA i
   as SAGA's ``add_task`` keeps them (bisect on ``(start, end)``).
 * Rolling planning: an existing partial schedule (``Problem.fixed``) is extended (its tasks are
   kept as they are and occupy their slots), ``min_start_time`` is the earliest start of every new
-  task, and per-task node allow-lists (SAGA's ``node_constraints``, through the adapter) restrict
-  the candidate nodes, all as in SAGA. A hand-made partial schedule whose node lists are unsorted
+  task, and per-task node allow-lists (SAGA's ``node_constraints`` through the adapter, or
+  ``Problem.allowed``: pinned tasks) restrict the candidate nodes, all as in SAGA. A hand-made partial schedule whose node lists are unsorted
   or overlap (SAGA accepts those) is scanned with SAGA's literal loop, so it is treated exactly as
   SAGA treats it.
 * Input and output are plain: :func:`heft` takes saga-graphs' slot-level
@@ -126,8 +126,10 @@ def heft(problem: Problem) -> list[ProcessorPlacement]:
     sorted order; the registry's "HEFT".
 
     Fixed entries (``problem.fixed``) keep their processor and times and occupy it; new tasks start
-    no earlier than ``problem.min_start_time``. Returns the placement of every task of
-    ``problem.tasks`` (fixed ones as given), never of occupancy-only fixed entries.
+    no earlier than ``problem.min_start_time``; a task of ``problem.allowed`` (a pinned task) is
+    placed only on its allowed processors, exactly as SAGA's ``node_constraints`` restrict
+    ``GreedyInsert``. Returns the placement of every task of ``problem.tasks`` (fixed ones as
+    given), never of occupancy-only fixed entries.
     """
     if not math.isfinite(problem.min_start_time):
         raise FastHeftError(f"min_start_time must be finite, got {problem.min_start_time!r}")
@@ -136,7 +138,8 @@ def heft(problem: Problem) -> list[ProcessorPlacement]:
         arrays = _Problem.from_problem(problem)
         order = arrays.priority_order()
         initial = arrays.initial(problem.fixed)
-        placements, _ = _place(arrays, order, initial, float(problem.min_start_time), None)
+        masks = arrays.allowed_masks(problem.allowed)
+        placements, _ = _place(arrays, order, initial, float(problem.min_start_time), masks)
     names, procs = arrays.task_names, arrays.proc_names
     out: list[ProcessorPlacement] = [(names[t], procs[p], start, end) for t, p, start, end in placements]
     index = arrays.task_index
@@ -344,6 +347,31 @@ class _Problem:
             stuck = [self.task_names[i] for i in np.flatnonzero(remaining > 0)[:5]]
             raise FastHeftError(f"the task graph has a cycle through tasks such as {stuck}")
         return rank
+
+    def allowed_masks(
+        self, allowed: Iterable[tuple[str, Iterable[str]]]
+    ) -> dict[int, npt.NDArray[np.bool_]] | None:
+        """Task index -> candidate mask over the processors, from ``Problem.allowed``; None if empty.
+
+        Unlike SAGA's lookup (which skips unknown names), an unknown task or processor is an error:
+        saga-graphs builds these lists itself, so one that does not match is a bug to report."""
+        masks: dict[int, npt.NDArray[np.bool_]] = {}
+        for name, procs in allowed:
+            task = self.task_index.get(name)
+            if task is None:
+                raise FastHeftError(f"an allow-list names task {name!r}, which is not in the task graph")
+            mask = np.zeros(self.n_procs, dtype=bool)
+            for proc in procs:
+                idx = self.proc_index.get(proc)
+                if idx is None:
+                    raise FastHeftError(
+                        f"the allow-list of task {name!r} names processor {proc!r}, which is not in the network"
+                    )
+                mask[idx] = True
+            if not mask.any():
+                raise FastHeftError(f"task {name!r} has an empty allow-list: no processor may run it")
+            masks[task] = mask
+        return masks or None
 
     def priority_order(self) -> list[int]:
         """Task indices by rank descending, equal ranks in (networkx) topological order."""

@@ -11,6 +11,7 @@ from itertools import pairwise
 
 from saga_graphs._graphs import Network, TaskGraph
 from saga_graphs._log import kv
+from saga_graphs._pinned import repair_pins
 from saga_graphs._problem import FREE_BANDWIDTH, Problem, ProcessorPlacement, processor_name
 from saga_graphs._registry import SchedulerEntry, entry
 from saga_graphs._schedule import Placement, Schedule, _tol
@@ -23,6 +24,7 @@ from saga_graphs.errors import (
     SchedulerTimeoutError,
     UnknownNodeError,
     UnknownSchedulerError,
+    UnknownTaskError,
 )
 
 __all__ = ["DEFAULT_TIME_BUDGET", "build_problem", "plan"]
@@ -44,8 +46,12 @@ def build_problem(
     fixed: Schedule | None = None,
     node_available_at: Mapping[str, float] | None = None,
     min_start_time: float = 0.0,
+    pinned: Mapping[str, str] | None = None,
 ) -> tuple[Problem, dict[str, tuple[str, int]]]:
-    """The slot-level :class:`Problem` and processor -> (node, slot). Inputs must be validated."""
+    """The slot-level :class:`Problem` and processor -> (node, slot). Inputs must be validated.
+
+    A pinned task's allow-list (``Problem.allowed``) is every slot of its node; pinned tasks that
+    are in ``fixed`` are placed already and get none."""
     nodes = sorted(network.nodes.values(), key=lambda n: n.name)
     procs: list[tuple[str, float]] = []
     where: dict[str, tuple[str, int]] = {}
@@ -94,6 +100,12 @@ def build_problem(
                 if cur < until:
                     fixed_entries.append((_blocker(k), proc, cur, until))
                     k += 1
+    placed = fixed.placements if fixed is not None else {}
+    allowed = tuple(
+        (task, tuple(processor_name(node, s) for s in range(network.nodes[node].slots)))
+        for task, node in sorted((pinned or {}).items())
+        if task not in placed
+    )
     problem = Problem(
         tasks=tuple(task_graph.tasks.items()),
         dependencies=tuple((p, c, s) for (p, c), s in task_graph.dependencies.items()),
@@ -101,6 +113,7 @@ def build_problem(
         links=tuple(links),
         fixed=tuple(fixed_entries),
         min_start_time=float(min_start_time),
+        allowed=allowed,
     )
     return problem, where
 
@@ -163,6 +176,43 @@ def _check_inputs(
                 )
 
 
+def _check_pinned(
+    task_graph: TaskGraph, network: Network, fixed: Schedule | None, pinned: object
+) -> dict[str, str]:
+    """``pinned`` as a plain dict, once every pin names a task of the graph and a node of the
+    network (and agrees with ``fixed`` where the task is fixed). Inputs must be validated."""
+    if pinned is None:
+        return {}
+    if not isinstance(pinned, Mapping):
+        raise GraphValidationError(
+            f"pinned must be a mapping of task name -> node name; got {type(pinned).__name__} {pinned!r}"
+        )
+    out: dict[str, str] = {}
+    for task, node in pinned.items():
+        if not isinstance(task, str) or not isinstance(node, str):
+            raise GraphValidationError(
+                "pinned must map task names (str) to node names (str); got "
+                f"{task!r} -> {node!r} ({type(task).__name__} -> {type(node).__name__})"
+            )
+        if task not in task_graph:
+            raise UnknownTaskError(
+                f"pinned names unknown task {task!r} (pinned to node {node!r}); the task graph has "
+                f"{len(task_graph)} task(s), e.g. {sorted(task_graph.tasks)[:5]}"
+            )
+        if node not in network.nodes:
+            raise UnknownNodeError(
+                f"pinned task {task!r} names unknown node {node!r}; known: {sorted(network.nodes)}"
+            )
+        placed = fixed.placements.get(task) if fixed is not None else None
+        if placed is not None and placed.node != node:
+            raise InvalidScheduleError(
+                f"task {task!r} is pinned to node {node!r} but fixed on node {placed.node!r}; "
+                "a fixed placement cannot move: pin it where it is fixed or drop the pin"
+            )
+        out[task] = node
+    return out
+
+
 def _check_result(
     schedule: Schedule,
     task_graph: TaskGraph,
@@ -170,11 +220,18 @@ def _check_result(
     fixed: Schedule | None,
     node_available_at: Mapping[str, float] | None,
     min_start_time: float,
+    pinned: Mapping[str, str] | None = None,
 ) -> None:
-    """The independent validity check, plus the rolling-planning promises."""
+    """The independent validity check, plus the rolling-planning promises and the pins."""
     fixed_names = set(fixed.placements) if fixed is not None else set()
     # Fixed tasks keep their observed times, which need not equal cost / speed.
     schedule.validate(task_graph, network, observed=fixed_names)
+    for t, node in (pinned or {}).items():
+        p = schedule.placements[t]
+        if p.node != node:
+            raise InvalidScheduleError(
+                f"pinned task {t!r} is on node {p.node!r}, not on its pinned node {node!r}"
+            )
     avail = node_available_at or {}
     for t, p in schedule.placements.items():
         if t in fixed_names:
@@ -206,6 +263,10 @@ def _run_one(
     time_budget: float | None,
     shift: float,
 ) -> tuple[list[Placement], float]:
+    """Run one scheduler and map its placements back to (node, slot), shifted by ``shift``.
+
+    A scheduler without ``supports_pins`` never saw ``problem.allowed``: its misplaced pinned tasks
+    are moved here (:func:`repair_pins`), before the result is checked like any other."""
     if sched.in_worker:
         raw, seconds = shared_worker().run(sched.name, problem, time_budget)
     else:
@@ -217,6 +278,20 @@ def _run_one(
         except Exception as e:
             raise SchedulerFailedError(f"scheduler {sched.name!r} raised {type(e).__name__}: {e}") from e
         seconds = time.perf_counter() - started
+    if problem.allowed and not sched.supports_pins:
+        makespan = max((end for *_, end in raw), default=0.0)
+        raw, moved = repair_pins(problem, raw)
+        if moved:
+            log.info(
+                "plan.pins_repaired %s",
+                kv(
+                    scheduler=sched.name,
+                    moved=len(moved),
+                    tasks=",".join(moved[:5]),
+                    makespan_before=makespan + shift,
+                    makespan_after=max((end for *_, end in raw), default=0.0) + shift,
+                ),
+            )
     out: list[Placement] = []
     for task, proc, start, end in raw:
         node_slot = where.get(proc)
@@ -248,6 +323,7 @@ def plan(
     fixed: Schedule | None = None,
     node_available_at: Mapping[str, float] | None = None,
     min_start_time: float = 0.0,
+    pinned: Mapping[str, str] | None = None,
 ) -> Schedule:
     """Plan ``task_graph`` on ``network`` with one scheduler or a portfolio; return a checked schedule.
 
@@ -262,6 +338,14 @@ def plan(
       ``min_start_time`` and, on a node in ``node_available_at``, no earlier than its time there.
       Fixed placements and per-node availability need a scheduler that honours partial schedules
       (HEFT, CPOP, DPS, FastestNode, MCT, MET, MST, OLB); a plain ``min_start_time`` works with any.
+    - ``pinned``: task name -> node name; each such task runs on (some slot of) that node, and the
+      rest is planned around it. Every scheduler honours it: HEFT (a processor mask), SAGA-HEFT and
+      FastestNode (SAGA's ``node_constraints``) choose among that node's slots themselves; for every
+      other scheduler, which ignores SAGA's constraints, a repair pass moves each misplaced pinned
+      task to the slot of its node where it finishes earliest and re-times every task in the
+      scheduler's order, keeping all other tasks on their slots (see ``saga_graphs._pinned``). A
+      pinned task that is also in ``fixed`` must be fixed on that node. Unknown tasks and nodes
+      raise :class:`UnknownTaskError` / :class:`UnknownNodeError`.
 
     The result holds one placement per task of ``task_graph`` (fixed ones included, unchanged) and
     has passed :meth:`Schedule.validate`; a scheduler whose answer fails the check counts as failed.
@@ -276,6 +360,7 @@ def plan(
             entries.append(e)
     budgets = _budgets(entries, time_budget)
     _check_inputs(task_graph, network, fixed, node_available_at, min_start_time, budgets)
+    pins = _check_pinned(task_graph, network, fixed, pinned)
     fixed_in_graph = (
         {t: p for t, p in fixed.placements.items() if t in task_graph} if fixed is not None else {}
     )
@@ -290,6 +375,7 @@ def plan(
         fixed=fixed,
         node_available_at=node_available_at,
         min_start_time=min_start_time if needs_partial else 0.0,
+        pinned=pins,
     )
     portfolio: dict[str, float | str] = {}
     errors: dict[str, SagaGraphsError] = {}
@@ -318,7 +404,7 @@ def plan(
             )
             candidate = Schedule(ordered, e.name)
             try:
-                _check_result(candidate, task_graph, network, fixed, node_available_at, min_start_time)
+                _check_result(candidate, task_graph, network, fixed, node_available_at, min_start_time, pins)
             except InvalidScheduleError as bad:
                 raise SchedulerFailedError(
                     f"scheduler {e.name!r} returned an invalid schedule: {bad}"
@@ -358,6 +444,7 @@ def plan(
             makespan=result.makespan,
             tasks=len(task_graph),
             fixed=len(fixed_in_graph),
+            pinned=len(pins),
             portfolio=len(entries),
         ),
     )

@@ -34,7 +34,11 @@ class Problem:
     ``tasks``/``dependencies`` hold every task SAGA must know (new and fixed ones); ``fixed`` holds
     the placements that must stay as they are, including occupancy-only entries (tasks from other
     graphs, availability blockers) whose names are not in ``tasks``. ``links`` covers every unordered
-    processor pair including self pairs, keyed ``(a, b)`` with ``a <= b``.
+    processor pair including self pairs, keyed ``(a, b)`` with ``a <= b``. ``allowed`` maps a task
+    to the only processors it may run on (a pinned task: every slot of its node); a task not listed
+    may run anywhere. It is SAGA's per-task ``node_constraints``, which only some schedulers honour
+    (``SchedulerEntry.supports_pins``); :func:`saga_graphs._pinned.repair_pins` makes the others'
+    schedules obey it.
     """
 
     tasks: tuple[tuple[str, float], ...]
@@ -43,11 +47,20 @@ class Problem:
     links: tuple[tuple[str, str, float], ...]
     fixed: tuple[ProcessorPlacement, ...] = ()
     min_start_time: float = 0.0
+    allowed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def node_constraints(self) -> dict[str, set[str]] | None:
+        """``allowed`` in SAGA's shape (task -> set of processor names), or None when empty."""
+        return {task: set(procs) for task, procs in self.allowed} if self.allowed else None
 
 
-def to_saga(problem: Problem) -> tuple[Any, Any, Any]:
+def to_saga(problem: Problem, *, constrained: bool = False) -> tuple[Any, Any, Any]:
     """SAGA ``(Network, TaskGraph, Schedule | None)`` built directly (``TaskGraph.create`` is O(V*E)
-    and would add ``__super_source__``/``__super_sink__``)."""
+    and would add ``__super_source__``/``__super_sink__``).
+
+    ``constrained``: the partial schedule carries ``problem.allowed`` as its ``node_constraints``
+    (SAGA schedulers that honour constraints read them from a given schedule; the others call
+    ``get_earliest_start_time`` on every node, which then raises ``ConstraintViolation``)."""
     import saga
 
     network = saga.Network(
@@ -65,16 +78,29 @@ def to_saga(problem: Problem) -> tuple[Any, Any, Any]:
         mapping: dict[str, list[Any]] = {p: [] for p, _ in problem.processors}
         for task, proc, start, end in sorted(problem.fixed, key=lambda f: (f[1], f[2], f[3], f[0])):
             mapping[proc].append(saga.ScheduledTask(node=proc, name=task, start=start, end=end))
-        partial = saga.Schedule(task_graph, network, mapping=mapping)
+        partial = saga.Schedule(
+            task_graph,
+            network,
+            mapping=mapping,
+            node_constraints=problem.node_constraints() if constrained else None,
+        )
     return network, task_graph, partial
 
 
-def run_saga(scheduler: Any, problem: Problem) -> list[ProcessorPlacement]:
-    """Run a SAGA scheduler object on ``problem``; returns the placements of ``problem.tasks`` only."""
-    network, task_graph, partial = to_saga(problem)
+def run_saga(scheduler: Any, problem: Problem, *, node_constraints: bool = False) -> list[ProcessorPlacement]:
+    """Run a SAGA scheduler object on ``problem``; returns the placements of ``problem.tasks`` only.
+
+    ``node_constraints``: hand ``problem.allowed`` to the scheduler as SAGA's per-task
+    ``node_constraints`` (only for schedulers whose ``schedule()`` takes them, such as
+    ``ParametricScheduler`` and ``FastestNodeScheduler``).
+    """
+    constraints = problem.node_constraints() if node_constraints else None
+    network, task_graph, partial = to_saga(problem, constrained=constraints is not None)
+    # A given schedule's own constraints apply; without one, SAGA takes them as an argument.
+    extra: dict[str, Any] = {"node_constraints": constraints} if constraints and partial is None else {}
     try:
         result = scheduler.schedule(
-            network, task_graph, schedule=partial, min_start_time=problem.min_start_time
+            network, task_graph, schedule=partial, min_start_time=problem.min_start_time, **extra
         )
     finally:
         _clear_saga_caches()

@@ -4,7 +4,15 @@ Adding a scheduler is one entry in ``_ENTRIES``. ``in_worker=True`` runs it in t
 process (every SAGA scheduler: they can hang, and their results depend on ``PYTHONHASHSEED``, which the
 worker pins); ``in_worker=False`` runs it in the caller's process (for deterministic, fast algorithms
 written here, such as the fast HEFT: ``SchedulerEntry("HEFT", _fast_heft, in_worker=False,
-supports_fixed=True)``, which takes the :class:`Problem` as it is).
+supports_fixed=True, supports_pins=True)``, which takes the :class:`Problem` as it is).
+
+Pinned tasks (``Problem.allowed``): SAGA 2.1.0 has per-task node allow-lists
+(``Schedule.node_constraints``, and a ``node_constraints=`` argument of ``schedule()``), but only
+``ParametricScheduler`` (our SAGA-HEFT) and ``FastestNodeScheduler`` choose among the allowed nodes;
+every other class ignores them (or, handed a constrained partial schedule, raises SAGA's
+``ConstraintViolation`` as soon as it probes a forbidden node). Entries with ``supports_pins=True``
+get the constraints; :func:`saga_graphs.plan` repairs the schedules of the others
+(:func:`saga_graphs._pinned.repair_pins`).
 
 Probed on SAGA 2.1.0 with random DAGs (5-29 tasks, 4 processors, equal and unequal speeds, zero and
 non-zero sizes, independent tasks), 30 problems each; see README "Schedulers".
@@ -37,6 +45,8 @@ class SchedulerEntry:
 
     ``supports_fixed``: it honours an existing partial schedule and ``min_start_time`` (needed for
     rolling planning around fixed tasks and for per-node availability).
+    ``supports_pins``: it places every task of ``Problem.allowed`` on one of its allowed processors
+    by itself; for the others plan() moves misplaced pinned tasks afterwards (a repair pass).
     """
 
     name: str
@@ -44,30 +54,35 @@ class SchedulerEntry:
     in_worker: bool = True
     supports_fixed: bool = False
     description: str = ""
+    supports_pins: bool = False
 
 
-def scheduler_object(factory: Callable[[], Any]) -> Algorithm:
+def scheduler_object(factory: Callable[[], Any], *, node_constraints: bool = False) -> Algorithm:
     """An algorithm from a factory of SAGA ``Scheduler`` objects (``.schedule(network, task_graph,
-    schedule=, min_start_time=)``), e.g. ``scheduler_object(lambda: HeftScheduler())``."""
+    schedule=, min_start_time=)``), e.g. ``scheduler_object(lambda: HeftScheduler())``.
+
+    ``node_constraints=True`` for a class whose ``schedule()`` also takes ``node_constraints=`` and
+    honours them: it then gets ``Problem.allowed`` (register it with ``supports_pins=True``)."""
 
     def run(problem: Problem) -> list[ProcessorPlacement]:
-        return run_saga(factory(), problem)
+        return run_saga(factory(), problem, node_constraints=node_constraints)
 
     return run
 
 
-def _saga(class_name: str, **kwargs: Any) -> Algorithm:
+def _saga(class_name: str, *, node_constraints: bool = False, **kwargs: Any) -> Algorithm:
     def make() -> Any:
         import saga.schedulers
 
         return getattr(saga.schedulers, class_name)(**kwargs)
 
-    return scheduler_object(make)
+    return scheduler_object(make, node_constraints=node_constraints)
 
 
 def _saga_heft(problem: Problem) -> list[ProcessorPlacement]:
     """HEFT as SAGA's ParametricScheduler(UpwardRanking, insertion EFT): the same algorithm as
-    ``HeftScheduler`` but with processors tried in name order, so ties break deterministically."""
+    ``HeftScheduler`` but with processors tried in name order, so ties break deterministically.
+    It honours SAGA's node constraints (``GreedyInsert`` tries only the allowed nodes)."""
     from saga.schedulers.parametric import ParametricScheduler
     from saga.schedulers.parametric.components import GreedyInsert, GreedyInsertCompareFuncs, UpwardRanking
 
@@ -75,7 +90,7 @@ def _saga_heft(problem: Problem) -> list[ProcessorPlacement]:
         UpwardRanking(),
         GreedyInsert(append_only=False, compare=GreedyInsertCompareFuncs.EFT, critical_path=False),
     )
-    return run_saga(scheduler, problem)
+    return run_saga(scheduler, problem, node_constraints=True)
 
 
 def _fast_heft(problem: Problem) -> list[ProcessorPlacement]:
@@ -93,12 +108,14 @@ _ENTRIES: tuple[SchedulerEntry, ...] = (
         _fast_heft,
         in_worker=False,
         supports_fixed=True,
+        supports_pins=True,
         description="HEFT, fast: SAGA-HEFT's exact placements, vectorised (50,000 tasks x 128 nodes)",
     ),
     SchedulerEntry(
         "SAGA-HEFT",
         _saga_heft,
         supports_fixed=True,
+        supports_pins=True,
         description="SAGA's parametric HEFT (name-ordered ties): the reference for HEFT",
     ),
     SchedulerEntry(
@@ -117,7 +134,12 @@ _ENTRIES: tuple[SchedulerEntry, ...] = (
     SchedulerEntry("ETF", _saga("ETFScheduler")),
     SchedulerEntry("MinMin", _saga("MinMinScheduler")),
     SchedulerEntry("MaxMin", _saga("MaxMinScheduler")),
-    SchedulerEntry("FastestNode", _saga("FastestNodeScheduler"), supports_fixed=True),
+    SchedulerEntry(
+        "FastestNode",
+        _saga("FastestNodeScheduler", node_constraints=True),
+        supports_fixed=True,
+        supports_pins=True,
+    ),
     SchedulerEntry("MCT", _saga("MCTScheduler"), supports_fixed=True),
     SchedulerEntry("MET", _saga("METScheduler"), supports_fixed=True),
     SchedulerEntry("MST", _saga("MSTScheduler"), supports_fixed=True),
