@@ -216,6 +216,31 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
             self._topology = self._discover(self.nodes)
         return self._topology
 
+    def expected_node_names(self) -> list[str]:
+        """The nodes this provider's first blocks put pools on: the schedulable ones of its topology.
+
+        What parsl-affinity-htex's ``AffinityHighThroughputExecutor.expected_nodes()`` asks providers for, so
+        a planner waits for the whole cluster before its first plan. The topology is the one already listed
+        (``topology(refresh=False)``: at construction when ``nodes`` was None, else on the first call), so
+        asking again does not hit the API server; it honours ``node_filter`` and ``nodes`` (a listed node
+        that is NotReady, cordoned, tainted or filtered out is not expected: its pod would stay Pending).
+
+        Parsl starts ``max(init_blocks, min_blocks)`` blocks up front and :meth:`choose_node` gives them the
+        nodes in ``nodes`` order (fewest pools first), so with fewer blocks than nodes only the first nodes
+        get one; with none, nothing is expected (pools come only on demand, for tasks a waiting planner would
+        never release). Raises :class:`~k8s_topology.errors.NoUsableNodes` when the first listing finds none
+        of ``nodes`` usable.
+        """
+        blocks = max(int(self.init_blocks), int(self.min_blocks))
+        schedulable = set(self.topology(refresh=False).names)
+        expected = [n for n in self.nodes[:blocks] if n in schedulable]
+        if len(expected) < min(blocks, len(self.nodes)):
+            log.warning(
+                "k8s.expected_nodes.unschedulable %s",
+                kv(unschedulable=[n for n in self.nodes[:blocks] if n not in schedulable], expected=expected),
+            )
+        return expected
+
     # -- compatibility: the only name of the original SAGA-Parsl fork kept in k8s-topology (README "Compatibility")
     def get_graph_nodes(self) -> list[dict[str, Any]]:
         """The nodes of the network graph, i.e. ``topology().to_network_spec()["nodes"]``.

@@ -239,6 +239,68 @@ def test_topology_and_get_graph_nodes(cluster: FakeApiServer) -> None:
     assert len([r for r in cluster.requests() if "/pods" in r.url.path]) == before  # nodes, never pods
 
 
+def node_listings(server: FakeApiServer) -> int:
+    return len(
+        [r for r in server.requests() if str(r.method.value) == "GET" and r.url.path == "/api/v1/nodes"]
+    )
+
+
+def test_expected_node_names_are_the_discovered_nodes_without_asking_the_api_again(
+    cluster: FakeApiServer,
+) -> None:
+    """What an executor reports to a planner waiting for the whole cluster: the nodes discovery kept at
+    construction, read from the cached topology (calling it again costs no API request)."""
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client())
+    listed = node_listings(cluster)
+    assert provider.expected_node_names() == ["worker-a1", "worker-a2", "worker-b1", "worker-b2"]
+    assert provider.expected_node_names() == provider.nodes
+    assert node_listings(cluster) == listed
+
+
+def test_expected_node_names_leave_out_listed_nodes_that_cannot_take_a_pod(cluster: FakeApiServer) -> None:
+    """Given ``nodes``, the first call lists the cluster once (filtered by ``nodes`` and the node filter);
+    a NotReady or cordoned node in the list is not expected, since its pod would stay Pending."""
+    provider = PinnedKubernetesProvider(
+        "img:1",
+        api_client=cluster.api_client(),
+        nodes=["worker-b2", "worker-notready", "worker-a1", "worker-cordoned"],
+    )
+    listed = node_listings(cluster)
+    assert provider.expected_node_names() == ["worker-b2", "worker-a1"]  # the order of ``nodes``
+    assert provider.expected_node_names() == ["worker-b2", "worker-a1"]
+    assert node_listings(cluster) == listed + 1
+
+
+def test_expected_node_names_honour_the_node_filter(cluster: FakeApiServer) -> None:
+    zone_b = kt.NodeFilter(label_selector="topology.kubernetes.io/zone=zone-b")
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), node_filter=zone_b)
+    assert provider.expected_node_names() == ["worker-b1", "worker-b2"]
+    excluding = kt.NodeFilter(exclude=["worker-a2"])
+    provider = PinnedKubernetesProvider(
+        "img:1", api_client=cluster.api_client(), nodes=["worker-a1", "worker-a2"], node_filter=excluding
+    )
+    assert provider.expected_node_names() == ["worker-a1"]
+
+
+def test_expected_node_names_count_only_the_blocks_started_up_front(cluster: FakeApiServer) -> None:
+    """Parsl starts max(init_blocks, min_blocks) blocks and choose_node gives them nodes in ``nodes``
+    order; with no block up front nothing is expected (pools then come only on demand)."""
+    api = cluster.api_client()
+    assert PinnedKubernetesProvider("img:1", api_client=api, init_blocks=2).expected_node_names() == [
+        "worker-a1",
+        "worker-a2",
+    ]
+    assert PinnedKubernetesProvider(
+        "img:1", api_client=api, init_blocks=0, min_blocks=3
+    ).expected_node_names() == ["worker-a1", "worker-a2", "worker-b1"]
+    assert PinnedKubernetesProvider("img:1", api_client=api, init_blocks=0).expected_node_names() == []
+    two_each = PinnedKubernetesProvider("img:1", api_client=api, nodes=["worker-b1"], pools_per_node=2)
+    assert two_each.init_blocks == 2 and two_each.expected_node_names() == ["worker-b1"]
+    provider = PinnedKubernetesProvider("img:1", api_client=api, init_blocks=1)
+    jobs = [provider.submit(LAUNCH, 1)]
+    assert [provider.job_nodes[j] for j in jobs] == provider.expected_node_names()
+
+
 def test_construction_errors_are_clear(apiserver: FakeApiServer) -> None:
     apiserver.add_nodes(make_node("down", ready="False"))
     with pytest.raises(kt.errors.NoUsableNodes, match="down: NotReady"):

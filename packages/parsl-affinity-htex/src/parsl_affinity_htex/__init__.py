@@ -16,13 +16,20 @@ from parsl_affinity_htex._children import child_pythonpath
 from parsl_affinity_htex._cluster import LocalVirtualCluster, LocalVirtualClusterProvider
 from parsl_affinity_htex._executor import AffinityFuture, AffinityHighThroughputExecutor
 from parsl_affinity_htex._task import current_node
-from parsl_affinity_htex._types import AffinityStats, ConnectedNode, NodeChange, RunRecord
+from parsl_affinity_htex._types import (
+    AffinityStats,
+    ConnectedNode,
+    ExpectedNodes,
+    NodeChange,
+    RunRecord,
+)
 
 __all__ = [
     "AffinityFuture",
     "AffinityHighThroughputExecutor",
     "AffinityStats",
     "ConnectedNode",
+    "ExpectedNodes",
     "LocalVirtualCluster",
     "LocalVirtualClusterProvider",
     "NodeChange",

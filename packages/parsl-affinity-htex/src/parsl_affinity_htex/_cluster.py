@@ -96,6 +96,14 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
         self.job_nodes: dict[str, str] = {}
         self._job_started: dict[str, float] = {}  # job id -> psutil create_time of its pool process
 
+    def expected_node_names(self) -> list[str]:
+        """Every virtual node, in declaration order: each gets its own pool (one block per node, all at start).
+
+        What ``AffinityHighThroughputExecutor.expected_nodes()`` reports, so a planner waits for all of them
+        rather than for the one machine they share.
+        """
+        return list(self.nodes)
+
     def _node_for_new_block(self) -> str:
         running = set()
         if self.job_nodes:

@@ -32,6 +32,7 @@ from parsl.executors.high_throughput.executor import (
     HTEXFuture,
 )
 from parsl.jobs.states import TERMINAL_STATES
+from parsl.launchers import SimpleLauncher, SingleNodeLauncher, WrappedLauncher
 from parsl.providers import LocalProvider
 from parsl.serialize import pack_apply_message
 from parsl.serialize.errors import SerializationError
@@ -40,6 +41,7 @@ from parsl_affinity_htex._children import import_path_argv
 from parsl_affinity_htex._errors import InsecureTransportWarning, InterchangeLost
 from parsl_affinity_htex._log import kv
 from parsl_affinity_htex._logging import parsl_log
+from parsl_affinity_htex._node_name import resolve_node_name
 from parsl_affinity_htex._protocol import NODES_COMMAND, STATS_COMMAND
 from parsl_affinity_htex._spec import (
     AFFINITY_CONTEXT_KEY,
@@ -49,7 +51,14 @@ from parsl_affinity_htex._spec import (
     parse_resource_spec,
 )
 from parsl_affinity_htex._task import TASK_EXECUTOR, RecordedResult
-from parsl_affinity_htex._types import AffinityStats, ConnectedNode, NodeChange, RunRecord
+from parsl_affinity_htex._types import (
+    AffinityStats,
+    ConnectedNode,
+    ExpectedNodes,
+    NodeChange,
+    RunRecord,
+    _check_names,
+)
 
 __all__ = [
     "AffinityFuture",
@@ -119,6 +128,33 @@ def default_interchange_launch_cmd(
 def _starts_pools_here(provider: object) -> bool:
     """Whether the pools this provider starts run on this machine (upstream's default is a LocalProvider)."""
     return provider is None or isinstance(provider, LocalProvider)
+
+
+#: Launchers that run a block's pools on the machine the provider runs them on (not across an allocation).
+_SINGLE_NODE_LAUNCHERS: Final = (SingleNodeLauncher, SimpleLauncher, WrappedLauncher)
+
+
+def _pools_on_this_machine(provider: object) -> bool:
+    """Whether every pool of ``provider`` runs on this machine: a LocalProvider with a single-node launcher.
+
+    A LocalProvider with, say, SrunLauncher spreads each block over the nodes of the allocation it runs in.
+    """
+    return isinstance(provider, LocalProvider) and isinstance(provider.launcher, _SINGLE_NODE_LAUNCHERS)
+
+
+def _node_name_option(launch_cmd: str) -> str | None:
+    """The ``--node-name`` a pool launch command passes (the last one, as argparse takes it), if any."""
+    try:
+        words = shlex.split(launch_cmd)
+    except ValueError:  # unbalanced quotes: no option we could read
+        return None
+    found = None
+    for word, following in zip(words, [*words[1:], None], strict=True):
+        if word == "--node-name" and following is not None:
+            found = following
+        elif word.startswith("--node-name="):
+            found = word.partition("=")[2]
+    return found
 
 
 @dataclass
@@ -405,6 +441,68 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
                 log.warning("executor.cancel_failed %s", kv(label=self.label, job_ids=job_ids, error=repr(e)))
 
     # ----- introspection -------------------------------------------------------------------------------------
+    def expected_nodes(self) -> ExpectedNodes:
+        """The nodes this executor expects to connect once its provider's blocks are up.
+
+        For planners that must wait for the whole cluster before their first plan. Only the provider is asked
+        (no interchange), so it works before ``start()``:
+
+        * a provider with a callable ``expected_node_names()`` knows its nodes by name
+          (LocalVirtualClusterProvider: its virtual nodes; k8s-topology's PinnedKubernetesProvider: the
+          schedulable nodes it pins pods to): exactly those (count = len);
+        * a LocalProvider with a single-node launcher starts every pool on this machine, and they all register
+          as one node, under the name ``worker_pool`` gives a pool without ``--node-name`` (``PARSL_NODE_NAME``,
+          else the hostname) -- worked out here with the same function and this process's environment, which
+          the pools inherit (a ``--node-name`` in ``launch_cmd`` is honoured; one set in ``worker_init`` is not
+          seen): 1 named node;
+        * any other provider (a batch system) starts ``max(init_blocks, min_blocks)`` blocks up front (Parsl
+          submits ``init_blocks`` at start, its strategy keeps ``min_blocks``) of ``nodes_per_block`` nodes
+          each, on nodes the batch system picks when the jobs run: that many, unnamed.
+
+        When no block starts up front (``init_blocks == min_blocks == 0``) nothing is expected (count 0):
+        blocks then come only on demand, for tasks a waiting planner would never release.
+
+        With ``allowed_nodes`` only the allow-list's nodes can connect (the interchange refuses other pools):
+        named nodes are intersected with it (a named node outside it is dropped, with a warning: its pool will
+        be refused); unnamed nodes become the allow-list's names when there are at least as many of them as
+        listed names (more could not connect), else they stay unnamed: which of the listed nodes the batch
+        system picks is not known, and naming them all would make a planner wait for nodes that never come.
+        """
+        provider = self.provider
+        names_of = getattr(provider, "expected_node_names", None)
+        names: frozenset[str]
+        if callable(names_of):
+            source = "provider"
+            names = _check_names(names_of(), f"{type(provider).__name__}.expected_node_names()")
+            unnamed = 0
+        else:
+            blocks = max(int(getattr(provider, "init_blocks", 0)), int(getattr(provider, "min_blocks", 0)))
+            if _pools_on_this_machine(provider):
+                source = "this_machine"
+                names = frozenset({resolve_node_name(_node_name_option(self.launch_cmd))} if blocks else ())
+                unnamed = 0
+            else:
+                source = "blocks"
+                names = frozenset()
+                unnamed = blocks * int(getattr(provider, "nodes_per_block", 1))
+        if self.allowed_nodes is not None:
+            allowed = frozenset(self.allowed_nodes)
+            refused = sorted(names - allowed)
+            if refused:
+                log.warning(
+                    "expected_nodes.not_allowed %s",
+                    kv(label=self.label, source=source, refused=refused, allowed=sorted(allowed)),
+                )
+            names &= allowed
+            if unnamed >= len(allowed):
+                names, unnamed = allowed, 0
+        expected = ExpectedNodes(names=names, count=len(names) + unnamed)
+        log.info(
+            "executor.expected_nodes %s",
+            kv(label=self.label, source=source, names=sorted(expected.names), count=expected.count),
+        )
+        return expected
+
     def connected_blocks(self) -> list[str]:
         if self._interchange_lost is not None:
             return []

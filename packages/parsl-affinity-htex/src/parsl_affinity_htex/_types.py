@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["AffinityStats", "ConnectedNode", "NodeChange", "RunRecord"]
+__all__ = ["AffinityStats", "ConnectedNode", "ExpectedNodes", "NodeChange", "RunRecord"]
 
 
 @dataclass(frozen=True)
@@ -17,12 +18,18 @@ class RunRecord:
     :meth:`relative_to`) and saga_graphs' Gantt charts and ``span()`` read it (it has the ``node``,
     ``start`` and ``end`` of their ``TaskRun`` protocol). ``hostname`` differs from ``node`` when several
     node-labelled pools share one machine (the local virtual cluster) or when pods are named after nodes.
+
+    ``output_bytes``: the size of the task's return value as Parsl's serializer encoded it for the trip back
+    (``len(parsl.serialize.serialize(value))``), measured on the worker, which serializes it anyway -- so a
+    planner's cost model can learn output sizes without the driver re-pickling every result on its own CPU.
+    None when it could not be measured (a value Parsl cannot serialize; a record made elsewhere).
     """
 
     node: str
     hostname: str
     start: float
     end: float
+    output_bytes: int | None = None
 
     @property
     def duration(self) -> float:
@@ -32,6 +39,64 @@ class RunRecord:
     def relative_to(self, origin: float) -> RunRecord:
         """The same run on a clock whose zero is ``origin`` (e.g. a planner's first round)."""
         return replace(self, start=self.start - origin, end=self.end - origin)
+
+
+def _check_names(value: object, what: str) -> frozenset[str]:
+    """``value`` (a collection of node names) as a frozenset, or TypeError/ValueError naming the bad part."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"{what} must be a collection of node names (e.g. frozenset({{'node-a'}})), "
+            f"got {type(value).__name__} {value!r}"
+        )
+    names = frozenset(value)
+    for name in sorted(names, key=repr):
+        if not isinstance(name, str):
+            raise TypeError(f"{what}: node names must be strings, got {type(name).__name__} {name!r}")
+        if not name or name.strip() != name:
+            # A pool registers under a stripped, non-empty name (worker_pool.resolve_node_name), so such a
+            # name could never connect and a planner waiting for it would wait forever.
+            raise ValueError(
+                f"{what}: node names must be non-empty without surrounding whitespace, got {name!r}"
+            )
+    return names
+
+
+@dataclass(frozen=True)
+class ExpectedNodes:
+    """The nodes an executor expects to connect once its provider's blocks are up.
+
+    A planner that must see the whole cluster before its first plan waits until :meth:`is_met_by` says so.
+    ``names``: the nodes known by name. ``count``: how many distinct nodes are expected in total, at least
+    ``len(names)``; more when some are expected but not named (a batch provider's N blocks land on nodes the
+    batch system picks when the jobs run). ``count == 0``: nothing is expected up front (blocks only on demand).
+    ``names`` may be given as any collection of strings; it is kept as a frozenset.
+    """
+
+    names: frozenset[str]
+    count: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", _check_names(self.names, "ExpectedNodes.names"))
+        count = self.count
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(
+                f"ExpectedNodes.count must be an int (distinct nodes expected), got {type(count).__name__} {count!r}"
+            )
+        if count < len(self.names):
+            raise ValueError(
+                f"ExpectedNodes.count = {count!r} is less than the {len(self.names)} named node(s) "
+                f"{sorted(self.names)}; count includes the named nodes"
+            )
+
+    @property
+    def unnamed(self) -> int:
+        """How many of the expected nodes are not known by name."""
+        return self.count - len(self.names)
+
+    def is_met_by(self, connected: Iterable[str]) -> bool:
+        """Whether ``connected`` (e.g. ``executor.connected_nodes()``) has every named node and ``count`` in all."""
+        present = set(connected)
+        return self.names <= present and len(present) >= self.count
 
 
 @dataclass(frozen=True)

@@ -236,8 +236,9 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
     ),
     f"{_POOL}.worker": (
         "d0fe0db0069c3a09754a63f821325b9fd7e7a5d61bb9a2df6650e31f1caf3878",
-        "relied on: exports resource_spec keys as PARSL_<KEY> and runs context['task_executor'] "
-        "(parsl_affinity_htex._task.execute_with_record)",
+        "relied on: exports resource_spec keys as PARSL_<KEY>, runs context['task_executor'] "
+        "(parsl_affinity_htex._task.execute_with_record) and serializes what it returns with "
+        "parsl.serialize.serialize (the serializer execute_with_record measures output_bytes with)",
     ),
     "parsl.executors.execute_task.execute_task": (
         "0d399e780b0231dcac1954b403b63d81e3c73e3a920b7f51b7799a65195176ea",

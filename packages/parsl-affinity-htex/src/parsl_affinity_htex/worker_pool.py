@@ -5,7 +5,8 @@ else ``PARSL_NODE_NAME``, else -- inside Kubernetes only -- ``NODE_NAME`` from t
 hostname), sends it to the interchange in the registration message (upstream merges unknown registration fields
 into its manager record, where the affinity interchange reads ``node_name``), and exports it to its workers so
 ``current_node()`` works. It is launched with ``python -m`` so editable installs and wheels without console
-scripts on PATH work.
+scripts on PATH work. The naming rule (``resolve_node_name``) lives in ``_node_name``, so the executor can
+predict a local pool's name without importing this entry point.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import logging
 import os
 import pathlib
 import pickle
-import platform
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from parsl.executors.high_throughput import process_worker_pool as _upstream
@@ -26,6 +26,7 @@ from parsl.logconfigs.base import oneshot_initialize_logging
 
 from parsl_affinity_htex._log import kv
 from parsl_affinity_htex._logging import configure_child_logging
+from parsl_affinity_htex._node_name import resolve_node_name
 from parsl_affinity_htex._task import NODE_ENV_VAR
 
 __all__ = ["NodeAwareManager", "get_arg_parser", "main", "resolve_node_name"]
@@ -34,21 +35,6 @@ log = logging.getLogger("parsl_affinity_htex.worker_pool")  # not __name__: this
 
 #: Registration-message field carrying the node name (read by the affinity interchange).
 REGISTRATION_NODE_FIELD = "node_name"
-
-
-def resolve_node_name(cli_value: str | None, environ: Mapping[str, str] = os.environ) -> str:
-    """Pick the node name: ``--node-name``, ``PARSL_NODE_NAME``, ``NODE_NAME`` inside Kubernetes, the hostname.
-
-    ``NODE_NAME`` is the conventional downward-API variable (``spec.nodeName``) of a pod, but CI systems and
-    shells set variables of that name too; it is read only where Kubernetes sets ``KUBERNETES_SERVICE_HOST``.
-    """
-    candidates = [cli_value, environ.get("PARSL_NODE_NAME")]
-    if environ.get("KUBERNETES_SERVICE_HOST"):
-        candidates.append(environ.get("NODE_NAME"))
-    for candidate in candidates:
-        if candidate is not None and candidate.strip():
-            return candidate.strip()
-    return platform.node()
 
 
 class NodeAwareManager(_upstream.Manager):

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from parsl import python_app
 from parsl.dataflow.futures import AppFuture
+from parsl.serialize import serialize
 
 from parsl_affinity_htex import AffinityFuture, NodeChange, RunRecord
 from parsl_affinity_htex.errors import AffinitySpecError, NodeUnavailable
@@ -126,6 +127,7 @@ def test_run_record_is_measured_on_the_worker(cluster: RunningCluster) -> None:
     assert record.hostname
     assert before <= record.start < record.end <= time.time()
     assert record.duration >= 0.29
+    assert record.output_bytes == len(serialize("node-b"))  # the return value as the worker serialized it
 
 
 def test_within_a_node_tasks_run_in_priority_order(cluster: RunningCluster) -> None:

@@ -42,6 +42,7 @@ def test_contract_names_are_exported() -> None:
         "errors",
         "current_node",
         "ConnectedNode",
+        "ExpectedNodes",
         "NodeChange",
         "RunRecord",
         "LocalVirtualCluster",
