@@ -1,7 +1,7 @@
 """saga-dfk: plan a whole Parsl workflow with SAGA and run every task on its planned node.
 
 Usage: ``dfk = saga_dfk.load(SagaConfig(executors=[AffinityHighThroughputExecutor(...)]))``; apps are
-plain ``@python_app``s; ``dfk.execute()`` (explicit mode) or rolling rounds plan and release them.
+plain ``@python_app``s; rounds plan them when submissions settle (``dfk.execute()`` plans at once).
 
 Errors live in one namespace, :mod:`saga_dfk.errors` (``except saga_dfk.errors.SagaDfkError`` catches them
 all). Where a task ran is the executor's ``parsl_affinity_htex.RunRecord``, also in run reports.
@@ -15,12 +15,16 @@ from ._config import SagaConfig
 from ._dfk import SagaDataFlowKernel, TaskAssignment
 from ._loader import load
 from ._network_source import KubernetesNetworkSource, NetworkEvent, NetworkSource
+from ._protocols import AnnouncesExpectedNodes, ReportsConnectedNodes, ReportsNodeChanges
 from ._report import load_report
 
 __all__ = [
+    "AnnouncesExpectedNodes",
     "KubernetesNetworkSource",
     "NetworkEvent",
     "NetworkSource",
+    "ReportsConnectedNodes",
+    "ReportsNodeChanges",
     "SagaConfig",
     "SagaDataFlowKernel",
     "TaskAssignment",

@@ -23,7 +23,9 @@ from ._errors import InvalidSagaConfigError
 
 __all__ = ["PLANNING_MODES", "SagaConfig", "canonical_scheduler"]
 
-PLANNING_MODES = ("explicit", "rolling")
+PLANNING_MODES = ("auto", "explicit")
+#: an earlier name of "auto", still accepted
+_PLANNING_ALIASES = {"rolling": "auto"}
 
 
 def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
@@ -106,11 +108,14 @@ class SagaConfig(Config):
         cost_model: a ``saga_graphs.CostModel`` giving each task's cost (seconds on a speed-1 core) and
             output size (bytes); default ``UniformCostModel()``. A ``LearnedCostModel`` is fed with the
             observed durations.
-        planning: ``"explicit"`` holds tasks until ``dfk.execute()`` (or until something waits on them:
-            ``result()``, ``exception()``, ``wait_for_current_tasks()``, ``cleanup()``); tasks submitted
-            after that (e.g. join_app inner tasks) are planned in rolling rounds, because nobody would
-            call ``execute()`` for them. ``"rolling"`` starts rounds by itself.
-        settle_window: rolling rounds start once no task was submitted for this many seconds ...
+        planning: ``"auto"`` (default) plans by itself in rolling rounds, when submissions settle;
+            ``dfk.execute()`` plans at once. ``"explicit"`` holds tasks until ``dfk.execute()`` or until
+            anything waits on one (``result()``, ``exception()``, polling ``done()``,
+            ``concurrent.futures.wait``/``as_completed``, a DataFuture, ``wait_for_current_tasks()``);
+            from then on it plans like ``"auto"``, from any thread (callbacks that submit more tasks
+            included). Tasks submitted by running apps (join_app bodies) are always planned by
+            themselves. ``"rolling"`` is accepted as the old name of ``"auto"``.
+        settle_window: a round starts once no task was submitted for this many seconds ...
         round_threshold: ... or as soon as this many tasks are held.
         report_path: where ``cleanup()`` writes the run report JSON, a ``str`` or ``os.PathLike`` (None: no
             file); missing parent folders are created then, so only a path that can never be written (a
@@ -127,13 +132,29 @@ class SagaConfig(Config):
         saga_executor: label of the executor whose tasks are planned; default: the first executor
             that reports connected nodes (``connected_nodes()``). Other executors' tasks (and the
             internal one that runs join_app bodies) pass through unplanned.
-        min_nodes: planning waits until at least this many nodes are connected ...
-        node_wait_timeout: ... for at most this many seconds, then fails with EmptyTopologyError.
+        min_nodes: the first round waits until this many nodes have live pools; None (default): until
+            every node the executor expects (``expected_nodes()``: a LocalVirtualCluster's nodes, a pinned
+            Kubernetes provider's schedulable nodes, N blocks of a batch provider) ...
+        node_settle_time: ... but at most this many seconds after the kernel started; then it plans on
+            the nodes there and logs ``saga.planning_without_nodes`` naming the missing ones. A node
+            that joins later gets work by a re-plan of every task not dispatched yet.
+        node_wait_timeout: a round with no node at all waits this many seconds for one, then its tasks
+            fail with EmptyTopologyError (as final: no Parsl retry is spent on it).
         affinity: ``"hard"`` (default: a task runs only on its planned node; if that node is lost the
             task is re-planned) or ``"soft"`` (the executor may run it elsewhere after its grace period).
         time_budget: seconds SAGA may spend per planning round.
         default_bandwidth: bytes/s between connected nodes when the executor gives no link data.
-        max_replans: how often one task may be re-planned after node loss before its error is final.
+        max_replans: how often one task may lose its node (and be re-planned and dispatched again, without
+            using a Parsl retry) before the loss is its error.
+        adaptive: keep the plan true while running: re-plan what is not dispatched when a node joins and
+            when the run drifts from the plan (False: plan once; node losses are re-planned anyway).
+        drift_relative, drift_absolute: a node has drifted when a task dispatched there is past its
+            planned end by more than ``drift_absolute`` seconds and more than ``drift_relative`` times its
+            planned duration. The re-plan uses what finished tasks taught (per node speed, per function
+            cost; see saga_dfk._planner.Calibration).
+        dispatch_window: at most this many tasks per slot are in the executor per node at once (the rest
+            wait in saga-dfk's node queue in planned order, where a re-plan can still move them); None:
+            no limit (every task is dispatched when its dependencies are done).
         progress: ``True`` shows a one-line live progress display (``dfk.progress()``, rewritten with
             ``\\r``) on stderr while the run goes on -- only when stderr is a terminal (default False).
         live_report_interval: with ``report_path``, the live HTML page ``<report stem>.live.html`` (plan
@@ -147,7 +168,7 @@ class SagaConfig(Config):
         *,
         saga_scheduler: str | Sequence[str] = "HEFT",
         cost_model: saga_graphs.CostModel | None = None,
-        planning: Literal["explicit", "rolling"] = "explicit",
+        planning: Literal["auto", "explicit", "rolling"] = "auto",
         settle_window: float = 0.2,
         round_threshold: int = 1000,
         report_path: str | os.PathLike[str] | None = None,
@@ -155,12 +176,17 @@ class SagaConfig(Config):
         topology: Any = None,
         network_source: Any = None,
         saga_executor: str | None = None,
-        min_nodes: int = 1,
+        min_nodes: int | None = None,
+        node_settle_time: float = 60.0,
         node_wait_timeout: float = 120.0,
         affinity: Literal["hard", "soft"] = "hard",
         time_budget: float = 60.0,
         default_bandwidth: float = saga_graphs.DEFAULT_BANDWIDTH,
         max_replans: int = 3,
+        adaptive: bool = True,
+        drift_relative: float = 0.5,
+        drift_absolute: float = 2.0,
+        dispatch_window: float | None = 2.0,
         progress: bool = False,
         live_report_interval: float | None = 2.0,
         **parsl_options: Any,
@@ -186,9 +212,10 @@ class SagaConfig(Config):
             raise InvalidSagaConfigError(
                 f"cost_model must be a saga_graphs.CostModel, got {type(cost_model).__name__}"
             )
-        if planning not in PLANNING_MODES:
+        mode = _PLANNING_ALIASES.get(planning, planning) if isinstance(planning, str) else planning
+        if mode not in PLANNING_MODES:
             raise InvalidSagaConfigError(f"planning must be one of {PLANNING_MODES}, got {planning!r}")
-        self.planning = planning
+        self.planning: Literal["auto", "explicit"] = "auto" if mode == "auto" else "explicit"
         self.settle_window = _check_positive("settle_window", settle_window, allow_zero=True)
         if isinstance(round_threshold, bool) or not isinstance(round_threshold, int) or round_threshold < 1:
             raise InvalidSagaConfigError(f"round_threshold must be an int >= 1, got {round_threshold!r}")
@@ -219,9 +246,12 @@ class SagaConfig(Config):
                 f"saga_executor must be an executor label (a non-empty str) or None, got {saga_executor!r}"
             )
         self.saga_executor = saga_executor
-        if isinstance(min_nodes, bool) or not isinstance(min_nodes, int) or min_nodes < 1:
-            raise InvalidSagaConfigError(f"min_nodes must be an int >= 1, got {min_nodes!r}")
+        if min_nodes is not None and (
+            isinstance(min_nodes, bool) or not isinstance(min_nodes, int) or min_nodes < 1
+        ):
+            raise InvalidSagaConfigError(f"min_nodes must be an int >= 1 or None, got {min_nodes!r}")
         self.min_nodes = min_nodes
+        self.node_settle_time = _check_positive("node_settle_time", node_settle_time, allow_zero=True)
         self.node_wait_timeout = _check_positive("node_wait_timeout", node_wait_timeout, allow_zero=True)
         if affinity not in ("hard", "soft"):
             raise InvalidSagaConfigError(f"affinity must be 'hard' or 'soft', got {affinity!r}")
@@ -231,6 +261,14 @@ class SagaConfig(Config):
         if isinstance(max_replans, bool) or not isinstance(max_replans, int) or max_replans < 0:
             raise InvalidSagaConfigError(f"max_replans must be an int >= 0, got {max_replans!r}")
         self.max_replans = max_replans
+        if not isinstance(adaptive, bool):
+            raise InvalidSagaConfigError(f"adaptive must be True or False, got {adaptive!r}")
+        self.adaptive = adaptive
+        self.drift_relative = _check_positive("drift_relative", drift_relative, allow_zero=True)
+        self.drift_absolute = _check_positive("drift_absolute", drift_absolute, allow_zero=True)
+        self.dispatch_window: float | None = (
+            None if dispatch_window is None else _check_positive("dispatch_window", dispatch_window)
+        )
         if not isinstance(progress, bool):
             raise InvalidSagaConfigError(f"progress must be True or False, got {progress!r}")
         self.progress = progress

@@ -1,36 +1,38 @@
 """SagaDataFlowKernel: a Parsl DataFlowKernel that plans tasks with SAGA before letting them run.
 
-Design (why it looks like this):
+The kernel is the thin part that hooks Parsl; the rest stands apart and is called one way:
 
-* Only ``launch_if_ready`` and ``launch_task`` of the upstream DFK are overridden -- the narrowest
-  hooks. ``submit`` stays upstream's, so dependency tracking, staging, memoization, retries and error
-  propagation are exactly plain Parsl's. The first ``launch_if_ready`` call for a task registers it and
-  holds it; a planning round tags it (fresh resource specification dict with node, priority, affinity)
-  and then calls upstream ``launch_if_ready``, which launches it once its dependencies are done.
-* Dependency callbacks that saga-dfk adds itself bind their task with ``functools.partial`` (by value);
-  a callback that closed over the loop variable instead would launch the loop's last task once per
-  dependency, and never the others.
-* ``launch_task`` returns a proxy future: when the executor future fails because the task's node was
-  lost (``ManagerLost`` for a running task, ``NodeUnavailable`` for a queued hard-affinity task), the
-  task is re-planned on the remaining nodes and resubmitted before upstream ever sees a failure; every
-  other outcome (results and user exceptions) is copied to the proxy unchanged, and the proxy carries the
-  executor future's ``run_record`` (parsl_affinity_htex.RunRecord) like the executor's own futures do.
-* The AppFutures of planned tasks get a subclass whose ``result()``/``exception()`` first release what
-  is held, so waiting on a held task before ``execute()`` cannot wait forever.
+* :mod:`._records` -- what each task was planned and did (the report and the progress line read these);
+* :mod:`._network_source` -- :class:`ClusterView`, the cluster as the planner sees it (executor, topology or
+  static spec, network source): it reports joins and losses, plans nothing;
+* :mod:`._planner` -- one round: the tasks not dispatched yet, around the running work, with the caller's
+  pins and what finished tasks taught (calibration); returns placements and calls nothing back.
+
+Hooks (why these): ``submit`` only checks a caller's pin (a hard pin to a node the cluster does not have
+fails there, naming the known nodes), then is upstream's, so dependency tracking, memoization, retries
+and errors are plain Parsl's. ``launch_if_ready`` holds a task on its first call until a round planned it.
+``launch_task`` (dependencies done) puts the task in its node's queue: at most ``dispatch_window`` tasks
+per slot are in the executor at once, so a re-plan can still move the rest; it returns a proxy future, and
+a node loss behind that future becomes a re-plan and a new dispatch that upstream never sees (no Parsl
+retry used). The plan's tags go into the task's resource specification only, never into its kwargs, so
+memoization and checkpoint hashes are plain Parsl's.
+
+One planner thread runs every round (the launch thread never plans and never waits on the planner); it
+wakes when submissions settle, when somebody waits on a held task, on node joins and losses, on drift.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import math
-import pickle
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from typing import Any
 from parsl.app.futures import DataFuture
 from parsl.dataflow.dflow import DataFlowKernel
 from parsl.dataflow.futures import AppFuture
+from parsl.dataflow.states import States
 from parsl.dataflow.taskrecord import TaskRecord
 from parsl.executors.high_throughput.errors import ManagerLost
 
@@ -45,10 +48,20 @@ import saga_graphs
 from parsl_affinity_htex import RunRecord
 
 from ._config import SagaConfig
-from ._errors import EmptyTopologyError, InvalidTaskHintError, NoPlannableExecutorError
-from ._hints import TaskHints, resolve_cost, resolve_output_size, split_hints
+from ._errors import (
+    EmptyTopologyError,
+    InvalidTaskHintError,
+    NoPlannableExecutorError,
+    PlanningCancelledError,
+    UnknownPinnedNodeError,
+)
+from ._hints import split_hints
 from ._log import kv
+from ._network_source import ClusterView, NetworkEvent
 from ._parsl_log import ParslLogBridge
+from ._planner import Calibration, RoundPlan, overdue_nodes, plan_round
+from ._protocols import ReportsConnectedNodes
+from ._records import AssignmentsView, Pin, PlannedTask, TaskAssignment, TaskRecords
 
 __all__ = ["OPT_OUT_KEY", "SagaDataFlowKernel", "TaskAssignment"]
 
@@ -57,42 +70,9 @@ log = logging.getLogger(__name__)
 _INTERNAL_EXECUTOR = "_parsl_internal"
 #: resource specification key: ``False`` keeps the task out of SAGA planning (stock placement).
 OPT_OUT_KEY = "saga_plan"
-
-
-@dataclass(frozen=True)
-class TaskAssignment:
-    """SAGA's decision for one task. Times are seconds on the plan clock (0 = first planning round)."""
-
-    task_id: int
-    function: str
-    node: str
-    start: float
-    end: float
-    round: int
-    scheduler: str
-    slot: int = 0
-
-
-@dataclass(eq=False)
-class _SagaTask:
-    """saga-dfk's bookkeeping for one planned task (the Parsl TaskRecord stays the source of truth)."""
-
-    tid: int
-    name: str
-    func_name: str
-    record: TaskRecord
-    parents: tuple[int, ...]
-    released: bool = False
-    launched: bool = False
-    done: bool = False
-    error: BaseException | None = None
-    assignment: TaskAssignment | None = None
-    actual: RunRecord | None = None  # the executor future's run_record, on the plan clock (relative_to t0)
-    replans: list[dict[str, Any]] = field(default_factory=list)
-    dynamic: bool = False
-    label: str | None = None  # the caller's name for the task (set_task_label), for reports and charts
-    failure: BaseException | None = None  # what the AppFuture finished with when the task failed
-    hints: TaskHints | None = None  # per-call planning hints (cost, output_size) from the resource spec
+#: round summaries kept for the report (older ones are counted, not kept)
+MAX_ROUNDS_KEPT = 1000
+_TICK = 0.25
 
 
 class _RunFuture(Future):
@@ -102,21 +82,61 @@ class _RunFuture(Future):
     run_record: RunRecord | None = None
 
 
+class _WaitSignal(list):  # type: ignore[type-arg]
+    """A future's ``_waiters`` list that tells the kernel when ``concurrent.futures.wait`` or
+    ``as_completed`` start waiting on it (they append a waiter under the future's lock: no blocking here)."""
+
+    def __init__(self, items: list[Any], kernel: SagaDataFlowKernel, tid: int) -> None:
+        super().__init__(items)
+        self._kernel = kernel
+        self._tid = tid
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        self._kernel._waited_on(self._tid)
+
+
 class _SagaAppFuture(AppFuture):
-    """AppFuture whose waits release held tasks first, so result() before execute() cannot hang."""
+    """AppFuture whose every way of waiting (result, exception, done-polling, wait, as_completed) asks the
+    kernel to plan what is held, so explicit mode cannot wait forever."""
 
     def result(self, timeout: float | None = None) -> Any:
-        self._release()
+        _signal(self.task_record)
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._release()
+        _signal(self.task_record)
         return super().exception(timeout)
 
-    def _release(self) -> None:
-        dfk = self.task_record["dfk"]
-        if not self.done() and isinstance(dfk, SagaDataFlowKernel):
-            dfk._saga_release_on_wait()
+    def done(self) -> bool:
+        finished = super().done()
+        if not finished:
+            _signal(self.task_record)
+        return finished
+
+
+class _SagaDataFuture(DataFuture):
+    """The DataFuture of a planned task's output file, with the same wait signals as its AppFuture."""
+
+    def result(self, timeout: float | None = None) -> Any:
+        _signal(getattr(self.parent, "task_record", None))
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        _signal(getattr(self.parent, "task_record", None))
+        return super().exception(timeout)
+
+    def done(self) -> bool:
+        finished = super().done()
+        if not finished:
+            _signal(getattr(self.parent, "task_record", None))
+        return finished
+
+
+def _signal(task_record: Any) -> None:
+    dfk = task_record.get("dfk") if isinstance(task_record, dict) else None
+    if isinstance(dfk, SagaDataFlowKernel):
+        dfk._waited_on(task_record.get("id"))
 
 
 def _stderr_is_tty() -> bool:
@@ -130,18 +150,16 @@ def _is_node_loss(exc: BaseException) -> bool:
     """A failure caused by the node going away, not by the task: worth re-planning."""
     if isinstance(exc, ManagerLost):
         return True
-    try:
-        from parsl_affinity_htex.errors import NodeUnavailable
-    except ImportError:  # pragma: no cover - parsl_affinity_htex is a hard dependency
-        return False
+    from parsl_affinity_htex.errors import NodeUnavailable
+
     return isinstance(exc, NodeUnavailable)
 
 
 class SagaDataFlowKernel(DataFlowKernel):
-    """A DataFlowKernel that plans its tasks with SAGA and tags each with its planned node.
+    """A DataFlowKernel that plans its tasks with SAGA and runs each on its planned node.
 
     Install it with ``saga_dfk.load(SagaConfig(...))`` so ``@python_app`` code is unchanged.
-    Attribute ``saga_assignments`` (task id -> TaskAssignment) holds the current plan (also reachable as
+    ``saga_assignments`` (task id -> TaskAssignment) is the current plan (also reachable as
     ``_saga_task_assignments``, the one compatibility name of saga-dfk: see README "Compatibility").
     """
 
@@ -150,25 +168,33 @@ class SagaDataFlowKernel(DataFlowKernel):
             raise TypeError(f"SagaDataFlowKernel needs a SagaConfig, got {type(config).__name__}")
         # State first: upstream __init__ starts executors, which may already report nodes.
         self._saga_config = config
-        self._state_lock = threading.RLock()
-        self._plan_lock = threading.Lock()
-        self._cond = threading.Condition(self._state_lock)
-        self._saga_tasks: dict[int, _SagaTask] = {}
-        self._held: dict[int, _SagaTask] = {}
-        self._lost_nodes: set[str] = set()
-        self._source_lost: set[str] = set()  # reported lost by the network source (e.g. cordoned)
-        self._unplanned: set[int] = set()
-        self._last_submit = time.monotonic()
+        self._records = TaskRecords()
+        self._lock = self._records.lock
+        self.saga_assignments: Mapping[int, TaskAssignment] = AssignmentsView(self._records)
+        # Compatibility (README "Compatibility"): the name the original SAGA-Parsl fork gave this mapping.
+        self._saga_task_assignments = self.saga_assignments
+        self._wake = threading.Event()
+        self._go = threading.Event()  # execute() or a wait asked for a round now
+        self._go_reason = "execute"
+        self._in_round: frozenset[int] = frozenset()  # held tasks the running round is planning
+        self._executed = threading.Event()  # explicit mode: rounds are rolling from now on
         self._stopping = threading.Event()
+        self._round_done = threading.Condition(self._lock)
         self._t0: float | None = None
         self._round = 0
-        self._last_fixed = 0
-        self._rounds: list[dict[str, Any]] = []
-        self._network: saga_graphs.Network | None = None  # the latest round's network
-        self.saga_assignments: dict[int, TaskAssignment] = {}
-        # Compatibility (the only one in saga-dfk; README "Compatibility"): the name the original SAGA-Parsl
-        # fork's DataFlowKernel gave this dict. The same dict object, never rebound, so the two cannot differ.
-        self._saga_task_assignments = self.saga_assignments
+        self._rounds: deque[dict[str, Any]] = deque(maxlen=MAX_ROUNDS_KEPT)
+        self._triggers: list[str] = []  # why the next round must re-plan (joins, losses, drift)
+        self._failed: deque[tuple[PlannedTask, BaseException]] = deque()  # to fail without a Parsl retry
+        self._queues: dict[str, list[tuple[float, int, PlannedTask]]] = {}  # node -> ready tasks by priority
+        self._in_flight: dict[str, int] = {}
+        self._dispatched_to: dict[int, str] = {}
+        self._last_submit = time.monotonic()
+        self._started = time.monotonic()
+        self._last_drift_round = 0.0
+        self._round_errors: dict[int, BaseException] = {}  # task id -> planning error, for execute()
+        self._network: saga_graphs.Network | None = None
+        self._lost_seen: set[str] = set()
+        self._lost_at_cleanup: set[str] | None = None
         self.saga_report_path: str | None = config.report_path
         #: the live HTML view (plan against reality), rewritten during the run; None without report_path
         self.saga_live_report_path: Path | None = (
@@ -182,6 +208,9 @@ class SagaDataFlowKernel(DataFlowKernel):
             if isinstance(config.cost_model, saga_graphs.DeclaredCostModel)
             else saga_graphs.DeclaredCostModel(default=config.cost_model)
         )
+        self._calibration = Calibration(
+            learn_functions=not isinstance(config.cost_model, saga_graphs.LearnedCostModel)
+        )
         self._live_stop = threading.Event()
         self._live_thread: threading.Thread | None = None
         self._progress_shown = False
@@ -189,13 +218,17 @@ class SagaDataFlowKernel(DataFlowKernel):
         super().__init__(config)
         self._parsl_log.attach()  # no-op if add_executors did it already
         self._planned_label = self._choose_executor(config)
-        self._replan_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saga-replan")
         executor: Any = self.executors[self._planned_label]
-        if callable(getattr(executor, "add_node_listener", None)):
-            executor.add_node_listener(self._on_node_change)
-        if config.network_source is not None:  # e.g. the Kubernetes node watch
-            config.network_source.subscribe(self._on_network_event)
-            config.network_source.start()
+        self._default_affinity = getattr(executor, "default_affinity", "hard")
+        self._cluster = ClusterView(
+            executor,
+            network_spec=config.network,
+            topology=config.topology,
+            source=config.network_source,
+            default_bandwidth=config.default_bandwidth,
+        )
+        self._cluster.start(self._on_network_event)
+        self._cluster.refresh()
         self._planner = threading.Thread(target=self._planner_loop, name="saga-planner", daemon=True)
         self._planner.start()
         threading.Thread(target=self._warm_up_planner, name="saga-warm-up", daemon=True).start()
@@ -223,7 +256,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                 )
             return config.saga_executor
         for label in labels:
-            if callable(getattr(self.executors[label], "connected_nodes", None)):
+            if isinstance(self.executors[label], ReportsConnectedNodes):
                 return label
         if (config.network is not None or config.topology is not None) and labels:
             return labels[0]
@@ -240,52 +273,69 @@ class SagaDataFlowKernel(DataFlowKernel):
     def _now(self) -> float:
         """Seconds on the plan clock (0 = start of the first planning round)."""
         if self._t0 is None:
-            self._t0 = time.time()
+            return 0.0
         return time.time() - self._t0
 
     # ------------------------------------------------------------------ upstream hooks
+    def submit(
+        self,
+        func: Any,
+        app_args: Sequence[Any],
+        executors: str | Sequence[str] = "all",
+        cache: bool = False,
+        ignore_for_cache: Sequence[str] | None = None,
+        app_kwargs: dict[str, Any] | None = None,
+        join: bool = False,
+    ) -> AppFuture:
+        """Upstream's submit, after checking the caller's pin: a hard pin to a node this cluster does not
+        have raises UnknownPinnedNodeError here, naming the known nodes (it would never run)."""
+        kwargs = app_kwargs if app_kwargs is not None else {}
+        spec = kwargs.get("parsl_resource_specification")
+        if isinstance(spec, Mapping) and spec.get(OPT_OUT_KEY, True) is not False:
+            pin = self._pin_of(spec)
+            if pin is not None and pin.hard:
+                known = self._cluster.known_names()
+                if known and pin.node not in known:
+                    raise UnknownPinnedNodeError(
+                        f"{getattr(func, '__name__', func)!r} is pinned (hard) to node {pin.node!r}, which this "
+                        f"cluster does not have; known nodes: {sorted(known)}"
+                    )
+        return super().submit(func, app_args, executors, cache, ignore_for_cache, kwargs, join)
+
     def launch_if_ready(self, task_record: TaskRecord) -> None:
-        """Hold planned tasks until their planning round; pass everything else to upstream."""
+        """Hold a planned task on its first call until a round planned it; pass everything else on."""
         tid = task_record["id"]
-        with self._state_lock:
-            st = self._saga_tasks.get(tid)
-            if st is None and tid not in self._unplanned and self._opted_out(task_record):
-                self._unplanned.add(tid)
-                self._take_hints(task_record, validate=False)  # not planned: hints mean nothing, drop them
-            if st is None and task_record["executor"] == self._planned_label and tid not in self._unplanned:
-                st = self._register(task_record)
-                try:
-                    st.hints = self._take_hints(task_record)
-                except InvalidTaskHintError as exc:  # fails at once (launch_task raises it), unplanned
-                    st.error = exc
-                    st.released = True
-                if not st.released:
-                    st.dynamic = self._submitted_by_app()
-                    self._held[tid] = st
-                    self._last_submit = time.monotonic()
-                    if st.dynamic or self._saga_config.planning == "rolling":
-                        # Only tasks the planner loop may plan wake it: a wake-up scans the held tasks, and
-                        # waking it for every held task of a large explicit workflow costs O(n^2).
-                        self._cond.notify_all()
-                    return
-            if st is not None and not st.released:
+        with self._lock:
+            task = self._records.get(tid)
+            if task is None:
+                task = self._register(task_record)
+            if task is not None and not task.released:
                 return
-            if st is None and type(task_record["app_fu"]) is AppFuture:
-                # unplanned (e.g. a join_app body): waiting on it must still release held tasks
-                task_record["app_fu"].__class__ = _SagaAppFuture
         super().launch_if_ready(task_record)
 
     def launch_task(self, task_record: TaskRecord) -> Future:
-        """Submit a planned task; return a proxy future that hides node-loss failures behind a re-plan."""
-        st = self._saga_tasks.get(task_record["id"])
-        if st is None:
+        """Dependencies are done: queue the task on its node (dispatched while the node's window has room)
+        and return a proxy future that hides node-loss failures behind a re-plan."""
+        with self._lock:
+            task = self._records.get(task_record["id"])
+            if task is None or task.opted_out or task.done:
+                planned = False
+            else:
+                planned = True
+                proxy = _RunFuture()
+                task.proxy = proxy
+                task.ready = True
+                node = task.assignment.node if task.assignment is not None else None
+                pinned_hard = task.pin is not None and task.pin.hard
+                if node is None or (not pinned_hard and not self._cluster.is_live(node)):
+                    self._triggers.append(f"task {task.tid} ready for node {node}, which has no live pool")
+                    self._wake.set()
+                else:
+                    self._enqueue(task)
+                todo = self._take_dispatchable()
+        if not planned:
             return super().launch_task(task_record)
-        if st.error is not None:
-            raise st.error
-        exec_fu = super().launch_task(task_record)
-        st.launched = True
-        proxy = _RunFuture()
-        exec_fu.add_done_callback(partial(self._on_exec_done, st, proxy))  # st bound by value
+        self._dispatch(todo)
         return proxy
 
     def add_executors(self, executors: Sequence[Any]) -> None:
@@ -295,24 +345,34 @@ class SagaDataFlowKernel(DataFlowKernel):
         super().add_executors(executors)
 
     def wait_for_current_tasks(self) -> None:
-        """Release (plan) what is held, then wait like upstream."""
-        self._saga_release_on_wait()
+        """Ask for a round (what is held gets planned), then wait like upstream."""
+        self._waited_on()
         super().wait_for_current_tasks()
 
     def cleanup(self) -> None:
-        """Plan and release what is still held, stop the planner, clean up, then write the report."""
-        if not self.cleanup_called:
-            try:
-                self._saga_release_on_wait()
-            except Exception:  # pragma: no cover - errors already delivered to the futures
-                log.exception("saga.cleanup_release_failed")
+        """Stop planning (tasks still held fail with PlanningCancelledError: nothing waits forever),
+        clean up like upstream, then write the report. Returns within seconds whatever is held."""
+        if self.cleanup_called:
+            super().cleanup()  # upstream raises its own "already cleaned up" error
+            return
+        self._lost_at_cleanup = self._lost_nodes()
         self._stopping.set()
-        if self._saga_config.network_source is not None:
-            self._saga_config.network_source.stop()
-        with self._cond:
-            self._cond.notify_all()
+        self._wake.set()
+        self._planner.join(timeout=5.0)
+        self._cluster.stop()
+        with self._lock:
+            held = list(self._records.held.values())
+            waiting = [t for t in self._records.open.values() if t.ready and not t.dispatched and t.proxy]
+            self._records.held.clear()
+        cancelled = PlanningCancelledError("the kernel was cleaned up before this task was planned")
+        for task in held:
+            self._fail(task, cancelled)
+        for task in waiting:
+            if not task.proxy.done():
+                task.proxy.set_exception(
+                    PlanningCancelledError("the kernel was cleaned up before this task was dispatched")
+                )
         super().cleanup()
-        self._replan_pool.shutdown(wait=False)
         self._stop_live_view()
         if self.saga_report_path:
             self.write_report(self.saga_report_path)
@@ -323,6 +383,826 @@ class SagaDataFlowKernel(DataFlowKernel):
                 log.exception("saga.live_report_failed")
         self._write_monitoring_placements()
         self._parsl_log.detach()  # our loggers leave parsl.log (attached in add_executors)
+
+    # ------------------------------------------------------------------ registration
+    def _register(self, task_record: TaskRecord) -> PlannedTask | None:
+        """The records of a task seen for the first time (under the lock); None when it is not ours."""
+        if task_record["executor"] != self._planned_label:
+            self._watch_waits(task_record)  # e.g. a join_app body: waiting on it must release held tasks
+            return None
+        tid = task_record["id"]
+        parents: list[int] = []
+        for dep in task_record["depends"]:
+            pid: int | None = None
+            if isinstance(dep, AppFuture) and dep.task_record["dfk"] is self:
+                pid = dep.task_record["id"]
+            elif isinstance(dep, DataFuture):
+                pid = dep.tid  # the task that produces the file
+            if pid is not None and pid in self._records and pid not in parents:
+                parents.append(pid)
+        task = PlannedTask(
+            tid=tid,
+            name=f"t{tid}",
+            func_name=task_record["func_name"],
+            parents=tuple(parents),
+            record=task_record,
+        )
+        spec = task_record["resource_specification"]
+        if isinstance(spec, Mapping) and spec.get(OPT_OUT_KEY, True) is False:
+            task.opted_out = True
+            task.released = True
+            task_record["resource_specification"] = {k: v for k, v in spec.items() if k != OPT_OUT_KEY}
+            self._strip_hints(task_record, validate=False)
+        else:
+            try:
+                task.hints = self._strip_hints(task_record, validate=True)
+            except InvalidTaskHintError as exc:  # fails as final from the planner thread, never launched
+                task.error = exc
+                self._failed.append((task, exc))
+                self._wake.set()
+            task.pin = self._pin_of(task_record["resource_specification"])
+            task.dynamic = self._submitted_by_app()
+            self._last_submit = time.monotonic()
+        self._records.add(task)
+        self._watch_waits(task_record)
+        task_record["app_fu"].add_done_callback(partial(self._on_app_done, task))  # task bound by value
+        if task.error is None and not task.released:
+            held = len(self._records.held)
+            # wake the planner only to start a settle window or at the threshold (not once per submit)
+            if held == 1 or held >= self._saga_config.round_threshold or task.dynamic or self._go.is_set():
+                self._wake.set()
+        return task
+
+    def _watch_waits(self, task_record: TaskRecord) -> None:
+        """Give the task's futures the wait signals (result, exception, done, wait, as_completed)."""
+        app_fu = task_record["app_fu"]
+        if type(app_fu) is AppFuture:
+            app_fu.__class__ = _SagaAppFuture
+            app_fu._waiters = _WaitSignal(app_fu._waiters, self, task_record["id"])
+        for out in getattr(app_fu, "_outputs", ()):
+            if type(out) is DataFuture:
+                out.__class__ = _SagaDataFuture
+                out._waiters = _WaitSignal(out._waiters, self, task_record["id"])
+
+    def _pin_of(self, spec: Any) -> Pin | None:
+        """The caller's pin in a resource specification, before any plan tagged it."""
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("node"), str) or not spec["node"]:
+            return None
+        affinity = spec.get("affinity", self._default_affinity)
+        return Pin(spec["node"], affinity != "soft")
+
+    def _strip_hints(self, task_record: TaskRecord, *, validate: bool) -> Any:
+        """Take the planning hints (``cost``, ``output_size``) out of the task's resource specification,
+        into a FRESH dict (apps share one default dict across calls), before upstream computes a
+        memoization hash over the kwargs and before the executor validates the spec."""
+        spec = task_record["resource_specification"]
+        try:
+            hints, rest = split_hints(spec, task_record["id"], task_record["func_name"])
+        except InvalidTaskHintError:
+            if validate:
+                raise
+            hints, rest = None, {k: v for k, v in spec.items() if k not in ("cost", "output_size")}
+        if rest is None:
+            rest = dict(spec) if isinstance(spec, Mapping) else spec
+        task_record["resource_specification"] = rest
+        if "parsl_resource_specification" in task_record["kwargs"]:
+            # what the app body receives: the caller's spec without saga-dfk's own keys (never the plan)
+            task_record["kwargs"]["parsl_resource_specification"] = {
+                k: v for k, v in rest.items() if k != OPT_OUT_KEY
+            }
+        return hints
+
+    def _submitted_by_app(self) -> bool:
+        """True when the current thread is an app running in this process (a join_app body)."""
+        name = threading.current_thread().name
+        for executor in self.executors.values():
+            prefix = getattr(executor, "thread_name_prefix", None)
+            if isinstance(prefix, str) and prefix and name.startswith(prefix):
+                return True
+        return False
+
+    def _eligible(self, task: PlannedTask) -> bool:
+        """May a round plan this held task now? Always in auto mode and once explicit mode was told to go;
+        before that, only tasks submitted by running apps (nobody could call execute() for them)."""
+        if self._saga_config.planning == "auto" or self._executed.is_set() or self._go.is_set():
+            return True
+        if not task.dynamic:
+            return False
+        return not any((p := self._records.get(pid)) is not None and not p.released for pid in task.parents)
+
+    def _waited_on(self, tid: int | None = None) -> None:
+        """Somebody waits on task ``tid`` (any way of waiting; None: on everything): plan what is held.
+        Never blocks. A planned task already released needs nothing (Parsl itself polls done() of the
+        dependencies of every task it launches); a task of another executor may wait on held ones."""
+        if not self._records.held or self._stopping.is_set():
+            return
+        task = self._records.get(tid) if tid is not None else None
+        if task is not None and (task.released or tid in self._in_round):
+            return  # planned already, or in the round being planned right now
+        if not self._go.is_set():
+            self._go_reason = "wait"
+            self._go.set()
+            self._wake.set()
+
+    # ------------------------------------------------------------------ dispatch
+    def _window(self, node: str) -> int:
+        slots = self._cluster.live().get(node) or (
+            self._network.nodes[node].slots if self._network and node in self._network else 1
+        )
+        window = self._saga_config.dispatch_window
+        return math.inf if window is None else max(1, int(math.ceil(window * slots)))  # type: ignore[return-value]
+
+    def _enqueue(self, task: PlannedTask) -> None:
+        assert task.assignment is not None
+        heapq.heappush(
+            self._queues.setdefault(task.assignment.node, []), (task.assignment.start, task.tid, task)
+        )
+
+    def _take_dispatchable(self, nodes: Sequence[str] | None = None) -> list[PlannedTask]:
+        """Ready tasks that fit their node's window, marked dispatched (under the lock)."""
+        out: list[PlannedTask] = []
+        for node in list(nodes if nodes is not None else self._queues):
+            queue = self._queues.get(node)
+            if not queue:
+                continue
+            room = self._window(node) - self._in_flight.get(node, 0)
+            while queue and room > 0:
+                start, _tid, task = heapq.heappop(queue)
+                a = task.assignment
+                if (
+                    task.dispatched
+                    or task.done
+                    or not task.ready
+                    or a is None
+                    or a.node != node
+                    or a.start != start
+                ):
+                    continue  # stale entry: re-planned (it has a newer entry) or already gone
+                task.dispatched = True
+                self._in_flight[node] = self._in_flight.get(node, 0) + 1
+                self._dispatched_to[task.tid] = node
+                out.append(task)
+                room -= 1
+        return out
+
+    def _dispatch(self, tasks: Sequence[PlannedTask]) -> None:
+        """Hand tasks to the executor (upstream launch_task: memoization, monitoring, submit)."""
+        for task in tasks:
+            record, proxy = task.record, task.proxy
+            if record is None or proxy is None:
+                continue
+            try:
+                exec_fu = DataFlowKernel.launch_task(self, record)
+            except Exception as exc:
+                self._settle(task)
+                if not proxy.done():
+                    proxy.set_exception(exc)
+                continue
+            exec_fu.add_done_callback(partial(self._on_exec_done, task, proxy))
+
+    def _dispatch_later(self, tasks: list[PlannedTask]) -> None:
+        """Dispatch from Parsl's launch thread (never from an executor's result thread)."""
+        if not tasks:
+            return
+        if self.cleanup_called:
+            for task in tasks:
+                if task.proxy is not None and not task.proxy.done():
+                    task.proxy.set_exception(PlanningCancelledError("the kernel was cleaned up"))
+            return
+        try:
+            self._task_launch_pool.submit(self._dispatch, tasks)
+        except RuntimeError:  # the launch pool is shut down
+            self._dispatch(tasks)
+
+    def _settle(self, task: PlannedTask) -> list[PlannedTask]:
+        """A dispatched try ended: free its place in the window; what may go next (under the lock)."""
+        with self._lock:
+            task.dispatched = False
+            task.ready = False  # the try ended; a Parsl retry calls launch_task again
+            node = self._dispatched_to.pop(task.tid, None)
+            if node is None:
+                return []
+            self._in_flight[node] = max(0, self._in_flight.get(node, 1) - 1)
+            return self._take_dispatchable([node])
+
+    # ------------------------------------------------------------------ outcomes
+    def _on_exec_done(self, task: PlannedTask, proxy: _RunFuture, fut: Future) -> None:
+        """Record reality, feed the cost model and calibration, re-plan on node loss, else pass it on."""
+        exc = fut.exception()
+        nxt = self._settle(task)
+        pinned_hard = task.pin is not None and task.pin.hard
+        if (
+            exc is not None
+            and _is_node_loss(exc)
+            and not pinned_hard
+            and task.losses < self._saga_config.max_replans
+            and not self.cleanup_called
+        ):
+            with self._lock:
+                task.losses += 1
+                task.ready = True  # still ready to run: the next round re-plans and dispatches it
+                node = task.assignment.node if task.assignment else None
+                self._triggers.append(f"task {task.tid}: {type(exc).__name__} on {node}")
+            self._wake.set()
+            self._dispatch_later(nxt)
+            return
+        if exc is None:
+            with self._lock:
+                task.done = True  # it ran: no round may move it any more (the app future follows)
+            try:
+                proxy.run_record = self._record_actual(task, fut)
+            except Exception:  # bookkeeping must never keep a result from its future
+                log.exception("saga.record_failed %s", kv(task=task.tid))
+            self._dispatch_later(nxt)
+            proxy.set_result(fut.result())
+        else:
+            self._dispatch_later(nxt)
+            proxy.set_exception(exc)
+
+    def _record_actual(self, task: PlannedTask, fut: Future) -> RunRecord | None:
+        # not getattr(): a memoized result's future is an AppFuture, whose unknown attributes are futures
+        run = fut.__dict__.get("run_record")
+        if not isinstance(run, RunRecord):
+            return None
+        task.actual = run.relative_to(self._t0 if self._t0 is not None else 0.0)
+        task.output_bytes = getattr(run, "output_bytes", None)
+        a = task.assignment
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "task.ran %s",
+                kv(task=task.tid, function=task.func_name, node=run.node, planned_node=a.node if a else None),
+            )
+        if a is not None and a.node == run.node:
+            self._calibration.observe(run.node, task.func_name, a.end - a.start, run.duration, task.applied)
+        network = self._network
+        speed = network.speed(run.node) if network is not None and run.node in network else 1.0
+        try:
+            self._saga_config.cost_model.observe(
+                task.func_name, max(0.0, run.duration), float(task.output_bytes or 0), speed=speed
+            )
+        except Exception as exc:  # a cost model must never break the run
+            log.warning("cost_model.observe_failed %s", kv(function=task.func_name, error=repr(exc)))
+        return run
+
+    def _on_app_done(self, task: PlannedTask, fut: Future) -> None:
+        """The task is final (result, error, dependency failure): keep only what the report needs."""
+        exc = None if fut.cancelled() else Future.exception(fut)
+        record = task.record
+        status = record["status"].name if record is not None and "status" in record else None
+        with self._lock:
+            self._records.finish(task, status, exc)
+
+    def _fail(self, task: PlannedTask, exc: BaseException) -> None:
+        """Fail a task that saga-dfk could not plan, as final (upstream retries would fail the same way)."""
+        record = task.record
+        if record is None or task.done:
+            return
+        with self._lock:
+            task.error = exc
+            task.released = True
+            self._records.held.pop(task.tid, None)
+            self._round_errors[task.tid] = exc
+        if record["app_fu"].done():
+            return
+        try:
+            self._complete_task_exception(record, States.failed, exc)
+        except Exception:  # pragma: no cover - upstream bookkeeping failed; the future must still finish
+            log.exception("saga.fail_task_failed %s", kv(task=task.tid))
+            if not record["app_fu"].done():
+                record["app_fu"].set_exception(exc)
+
+    # ------------------------------------------------------------------ the cluster
+    def _on_network_event(self, event: NetworkEvent) -> None:
+        """A node joined or was lost (executor or network source): the next round re-plans what is not
+        dispatched. Tasks already dispatched there keep running (or fail and are re-planned)."""
+        log.info(
+            "node.changed %s", kv(kind=event.kind, node=event.node, reason=event.reason, source=event.source)
+        )
+        if event.kind not in ("joined", "lost") or self._stopping.is_set() or self.cleanup_called:
+            return
+        with self._lock:
+            (self._lost_seen.add if event.kind == "lost" else self._lost_seen.discard)(event.node)
+            if self._t0 is None:
+                return  # the first round reads the cluster as it is then
+            planned_on = self._network
+            known = planned_on is not None and event.node in planned_on
+            if (event.kind == "joined") == known:
+                return  # the latest round already planned with it (joined) or without it (lost)
+            if event.kind == "joined" and not self._saga_config.adaptive:
+                return
+            self._triggers.append(
+                f"node {event.node} {event.kind}" + (f": {event.reason}" if event.reason else "")
+            )
+        self._wake.set()
+
+    def _wait_for_cluster(self) -> None:
+        """Before the first round: wait for the expected nodes up to ``node_settle_time`` after start, then
+        plan on what registered (a warning names what is missing); with no node at all, wait up to
+        ``node_wait_timeout``."""
+        cfg = self._saga_config
+        if not self._cluster.reports_nodes or cfg.network is not None:
+            return
+        settle_deadline = self._started + cfg.node_settle_time
+        any_deadline = time.monotonic() + cfg.node_wait_timeout
+        while not self._stopping.is_set():
+            self._cluster.refresh()
+            missing = self._cluster.missing(cfg.min_nodes)
+            if missing is None:
+                return
+            now, live = time.monotonic(), self._cluster.live()
+            if live and now >= settle_deadline:
+                log.warning(
+                    "saga.planning_without_nodes %s",
+                    kv(missing=missing, have=sorted(live), waited=round(now - self._started, 1)),
+                )
+                return
+            if not live and now >= any_deadline:
+                return
+            self._stopping.wait(_TICK)
+
+    def _network_now(self, wait: bool) -> saga_graphs.Network:
+        """The network to plan on; with ``wait``, wait up to node_wait_timeout for a first node."""
+        cfg = self._saga_config
+        # a static spec is all there is: nothing will join it
+        wait = wait and cfg.network is None and self._cluster.reports_nodes
+        deadline = time.monotonic() + (cfg.node_wait_timeout if wait else 0.0)
+        while True:
+            self._cluster.refresh()
+            network = self._cluster.network()
+            if len(network) or time.monotonic() >= deadline or self._stopping.is_set():
+                break
+            self._stopping.wait(_TICK)
+        if not len(network) and self._stopping.is_set():
+            raise PlanningCancelledError("the kernel was cleaned up before this task was planned")
+        if not len(network):
+            raise EmptyTopologyError(
+                f"no node to plan on for executor {self._planned_label!r}: "
+                + (
+                    "the configured network has no usable nodes"
+                    if cfg.network is not None
+                    else f"no worker pool connected within node_wait_timeout={cfg.node_wait_timeout}s"
+                )
+            )
+        self._network = network
+        return network
+
+    # ------------------------------------------------------------------ rounds
+    def _planner_loop(self) -> None:
+        cfg = self._saga_config
+        timeout = _TICK
+        last_drift_check = 0.0
+        while not self._stopping.is_set():
+            self._wake.wait(timeout)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            while self._failed:
+                task, exc = self._failed.popleft()
+                self._fail(task, exc)
+            try:
+                reason, timeout = self._round_due()
+                if reason is not None:
+                    self._run_round(reason)
+                    timeout = 0.0 if self._triggers or self._go.is_set() else _TICK
+                elif cfg.adaptive and self._t0 is not None and time.monotonic() - last_drift_check >= 1.0:
+                    last_drift_check = time.monotonic()
+                    self._check_drift()
+            except Exception:  # pragma: no cover - _run_round delivers errors to the futures
+                log.exception("saga.round_crashed")
+                timeout = _TICK
+
+    def _round_due(self) -> tuple[str | None, float]:
+        """Why a round should run now (or None), and how long to sleep before looking again."""
+        cfg = self._saga_config
+        with self._lock:
+            if self._triggers:
+                return "; ".join(dict.fromkeys(self._triggers))[:500], 0.0
+            held = self._records.held
+            if not held:
+                self._go.clear()
+                return None, _TICK
+            if self._go.is_set():
+                return self._go_reason, 0.0
+            if cfg.planning == "auto" or self._executed.is_set():
+                eligible = len(held)
+            else:
+                eligible = sum(1 for t in held.values() if t.dynamic and self._eligible(t))
+            if not eligible:
+                return None, _TICK
+            quiet = time.monotonic() - self._last_submit
+            if eligible >= cfg.round_threshold or quiet >= cfg.settle_window:
+                return "rolling", 0.0
+        return None, max(0.005, min(_TICK, cfg.settle_window - quiet))
+
+    def _run_round(self, reason: str) -> None:
+        """Plan the held tasks and every task not dispatched yet; tag, queue and release them."""
+        cfg = self._saga_config
+        first = self._t0 is None
+        if first:
+            self._wait_for_cluster()
+        go = self._go.is_set()
+        with self._lock:
+            new = sorted((t for t in self._records.held.values() if self._eligible(t)), key=lambda t: t.tid)
+            self._in_round = frozenset(t.tid for t in new)
+            self._triggers.clear()
+            self._go.clear()
+            movable = any(
+                not t.dispatched and (t.ready or t.assignment is not None)
+                for t in self._records.open.values()
+                if not t.opted_out
+            )
+        if not new and not movable:
+            self._notify_round()
+            return
+        try:
+            network = self._network_now(wait=True)
+        except (EmptyTopologyError, PlanningCancelledError) as exc:
+            log.error("plan.failed %s", kv(tasks=len(new), error=str(exc)))
+            for task in new:
+                self._fail(task, exc)
+            self._fail_stranded(exc)
+            self._notify_round()
+            return
+        if first:
+            self._t0 = time.time()
+        if go and cfg.planning == "explicit":
+            self._executed.set()  # from now on every task is planned in rolling rounds, from any thread
+        with self._lock:
+            new = [t for t in new if t.tid in self._records.held]
+            open_tasks = list(self._records.open.values())
+            replan = [
+                t
+                for t in open_tasks
+                if t.released
+                and not t.dispatched
+                and not t.opted_out
+                and t.error is None
+                and (t.assignment is not None or t.ready)
+            ]
+            running = [t for t in open_tasks if t.dispatched and not t.opted_out]
+            now = 0.0 if first else self._now()
+            self._round += 1
+            round_no = self._round
+        batch = new + replan
+        if not batch:
+            self._notify_round()
+            return
+        try:
+            result = plan_round(
+                batch=batch,
+                running=running,
+                lookup=self._records.get,
+                network=network,
+                cost_model=self._cost_model,
+                calibration=self._calibration,
+                scheduler=cfg.saga_scheduler,
+                time_budget=cfg.time_budget,
+                now=now,
+            )
+        except Exception as exc:
+            log.error("plan.failed %s", kv(round=round_no, tasks=len(batch), error=repr(exc)))
+            for task in new:
+                self._fail(task, exc)
+            self._fail_stranded(exc)
+            self._notify_round()
+            return
+        release, todo = self._apply(result, new, replan, round_no, reason)
+        for task in release:
+            if task.record is not None:
+                DataFlowKernel.launch_if_ready(self, task.record)
+        self._dispatch_later(todo)
+        self._notify_round()
+
+    def _apply(
+        self,
+        result: RoundPlan,
+        new: Sequence[PlannedTask],
+        replan: Sequence[PlannedTask],
+        round_no: int,
+        reason: str,
+    ) -> tuple[list[PlannedTask], list[PlannedTask]]:
+        """Tag what the round placed (tasks dispatched meanwhile keep their plan), queue ready ones;
+        returns (tasks to release to Parsl, tasks to dispatch now). Under the lock, no planning here."""
+        cfg = self._saga_config
+        moved = 0
+        # A plan that merely improves on itself moves tasks silently. Worth a record: a task moved off a
+        # node that is gone, and any move of a round that exists to move work (a join, drift).
+        moving_round = "joined" in reason or reason.startswith("drift")
+        with self._lock:
+            for task in (*new, *replan):
+                if task.dispatched or task.done:
+                    continue
+                p = result.placements.get(task.tid)
+                if p is None:  # a hard pin to a node without a pool now: the executor's affinity decides
+                    assert task.pin is not None
+                    p = saga_graphs.Placement(task.name, task.pin.node, 0, result.seconds, result.seconds)
+                old = task.assignment.node if task.assignment is not None else None
+                if old is not None and old != p.node and (moving_round or old not in result.nodes):
+                    moved += 1
+                    task.add_replan(
+                        {
+                            "from": old,
+                            "to": p.node,
+                            "reason": reason,
+                            "at": round(self._now(), 4),
+                            "round": round_no,
+                        }
+                    )
+                self._tag(task, p, round_no, result.scheduler or "pin")
+                task.applied = self._calibration.node_factor(p.node) * self._calibration.function_factor(
+                    task.func_name
+                )
+                if task.ready:
+                    self._enqueue(task)
+            for task in new:
+                task.released = True
+                self._records.held.pop(task.tid, None)
+            self._rounds.append(
+                {
+                    "round": round_no,
+                    "reason": reason,
+                    "tasks": len(new),
+                    "replanned": len(replan),
+                    "moved": moved,
+                    "scheduler": result.scheduler,
+                    "predicted_makespan": result.predicted_makespan,
+                    "fixed": result.fixed,
+                    "portfolio": result.portfolio,
+                    "nodes": result.nodes,
+                    "seconds": round(result.seconds, 4),
+                    "calibration": self._calibration.factors if cfg.adaptive else {},
+                }
+            )
+            todo = self._take_dispatchable()
+        log.info(
+            "saga.round_planned %s",
+            kv(
+                round=round_no,
+                reason=reason,
+                tasks=len(new),
+                replanned=len(replan),
+                moved=moved,
+                nodes=len(result.nodes),
+                scheduler=result.scheduler,
+                predicted_makespan=result.predicted_makespan,
+                seconds=round(result.seconds, 4),
+            ),
+        )
+        release = sorted(new, key=lambda t: t.assignment.start if t.assignment else math.inf)
+        return release, todo
+
+    def _tag(
+        self, task: PlannedTask, placement: saga_graphs.Placement, round_no: int, scheduler: str
+    ) -> None:
+        """Record the assignment and write the task's resource specification (a new dict every time; the
+        kwargs are left alone, so memoization hashes what the caller wrote)."""
+        old = task.assignment
+        record = task.record
+        assignment = TaskAssignment(
+            task_id=task.tid,
+            function=task.func_name,
+            node=placement.node,
+            start=float(placement.start),
+            end=float(placement.end),
+            round=round_no,
+            scheduler=scheduler,
+            slot=int(placement.slot),
+        )
+        task.assignment = assignment
+        if record is None:
+            return
+        spec = dict(record["resource_specification"] or {})
+        # HTEx hands out LOWER priority values first, so the planned start itself orders a node's queue.
+        spec["node"] = placement.node
+        if task.pin is None:
+            spec["priority"] = round(float(placement.start), 6)
+            spec["affinity"] = self._saga_config.affinity
+        else:  # the caller's pin: its node (the plan honoured it), its affinity, its priority if it gave one
+            spec.setdefault("priority", round(float(placement.start), 6))
+        record["resource_specification"] = spec
+        if (old is None or old.node != placement.node) and log.isEnabledFor(logging.INFO):
+            log.info(
+                "task.assigned %s",
+                kv(
+                    task=task.tid,
+                    function=task.func_name,
+                    node=placement.node,
+                    start=round(float(placement.start), 4),
+                    end=round(float(placement.end), 4),
+                    round=round_no,
+                ),
+            )
+
+    def _fail_stranded(self, exc: BaseException) -> None:
+        """Ready tasks whose node was lost and that no round could re-plan: their try fails (Parsl's
+        retries then apply as for any failed try)."""
+        with self._lock:
+            stranded = [
+                t
+                for t in self._records.open.values()
+                if t.ready
+                and not t.dispatched
+                and t.proxy is not None
+                and (t.assignment is None or not self._cluster.is_live(t.assignment.node))
+            ]
+        for task in stranded:
+            if not task.proxy.done():
+                task.proxy.set_exception(exc)
+
+    def _notify_round(self) -> None:
+        self._in_round = frozenset()
+        with self._round_done:
+            self._round_done.notify_all()
+
+    def _check_drift(self) -> None:
+        """Re-plan what is not dispatched when a node fell behind the plan (both drift thresholds)."""
+        cfg = self._saga_config
+        if time.monotonic() - self._last_drift_round < max(cfg.drift_absolute, 1.0):
+            return
+        self._calibration.fit()  # what the next round plans with; only a node behind the plan re-plans
+        with self._lock:
+            watched = [t for t in self._records.open.values() if t.dispatched or t.ready]
+            movable = any(
+                t.released and not t.dispatched and t.assignment is not None
+                for t in self._records.open.values()
+            )
+        if not movable:
+            return
+        behind = overdue_nodes(watched, self._now(), relative=cfg.drift_relative, absolute=cfg.drift_absolute)
+        if not behind:
+            return
+        self._last_drift_round = time.monotonic()
+        what = ", ".join(f"{n} {lag:.1f}s behind" for n, lag in sorted(behind.items()))
+        with self._lock:
+            self._triggers.append(f"drift: {what}")
+        log.info(
+            "saga.drift %s",
+            kv(behind={n: round(v, 2) for n, v in behind.items()}, **self._calibration.factors),
+        )
+        self._wake.set()
+
+    def _warm_up_planner(self) -> None:
+        """Plan a one-task graph while pools start, so the first real round does not pay SAGA's start-up."""
+        try:
+            graph = saga_graphs.TaskGraph()
+            graph.add_task("warm-up", 1.0)
+            network = saga_graphs.Network()
+            network.add_node("warm-up")
+            saga_graphs.plan(
+                graph, network, self._saga_config.saga_scheduler, time_budget=self._saga_config.time_budget
+            )
+        except Exception as exc:  # only an optimisation: the real round reports real errors
+            log.debug("saga.warm_up_failed %s", kv(error=repr(exc)))
+
+    # ------------------------------------------------------------------ public API
+    def execute(self, timeout: float | None = None) -> None:
+        """Plan every held task now and let it run (explicit mode's go signal; in auto mode it only
+        skips the settle window). Returns once they are planned. Tasks submitted later are planned in
+        rolling rounds. A planning error is raised here and is also set on the affected tasks' futures.
+        Raises TimeoutError when ``timeout`` seconds pass first."""
+        with self._lock:
+            wanted = set(self._records.held)
+        if not wanted:
+            return
+        self._go_reason = "execute"
+        self._go.set()
+        self._wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._round_done:
+            while True:
+                pending = wanted & set(self._records.held)
+                if not pending or self._stopping.is_set():
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"{len(pending)} task(s) still held after {timeout}s")
+                self._round_done.wait(_TICK if left is None else min(_TICK, left))
+            errors = [self._round_errors[t] for t in sorted(wanted) if t in self._round_errors]
+        if errors:
+            raise errors[0]
+
+    def progress(self) -> dict[str, Any]:
+        """Live counts of the planned executor's tasks; cheap, thread-safe, callable at any time.
+
+        ``total`` tasks seen; ``held`` waiting for a planning round; ``planned`` with a plan; ``released`` to
+        Parsl (planned, or failed before planning); ``running`` handed to the executor and not finished
+        (queued on its node or executing); ``done`` succeeded; ``failed`` finished with an error (also a
+        dependency's); ``replanned`` re-planned (node joined, lost, drift); ``elapsed`` seconds on the plan
+        clock (None before the first plan); ``predicted_finish`` the plan clock time the last task is
+        expected to end; ``nodes``: per node ``{"planned", "running", "done", "failed"}``.
+        """
+        from ._live import progress
+
+        return progress(self._records.values(), len(self._records.held), self._t0)
+
+    def progress_line(self) -> str:
+        """:meth:`progress` as one line of plain text (what ``SagaConfig(progress=True)`` shows)."""
+        from ._live import progress_line
+
+        return progress_line(self.progress())
+
+    def declare_cost(
+        self, key: AppFuture | int | str, *, cost: float | None = None, output_size: float | None = None
+    ) -> None:
+        """Declare what the planner should assume for one task (an AppFuture or task id) or for every task
+        of a function (its name): steps 2 and 3 of the order in ``saga_dfk._hints`` (a per-call hint still
+        wins). Takes effect from the next planning round. Raises saga_graphs.errors.InvalidCostError /
+        InvalidSizeError naming a bad value."""
+        tid = key.tid if isinstance(key, AppFuture) else key
+        self._cost_model.declare(tid, cost=cost, output_size=output_size)
+
+    def set_task_label(self, task: AppFuture | int, label: str) -> None:
+        """Give a planned task the caller's name (e.g. ``"s0.3"``): shown in the run report (``label``)
+        and on Gantt charts instead of the function name. Unknown (unplanned) tasks are ignored."""
+        tid = task if isinstance(task, int) else task.tid
+        with self._lock:
+            t = self._records.get(tid)
+            if t is not None:
+                t.label = str(label)
+
+    def run_report(self) -> dict[str, Any]:
+        """Planned vs actual per task, planned/actual makespan and fidelity, as a JSON-able dict."""
+        from ._report import build_report
+
+        with self._lock:
+            tasks = self._records.values()
+            rounds = list(self._rounds)
+        return build_report(
+            tasks=tasks,
+            rounds=rounds,
+            rounds_total=self._round,
+            network=self._network.to_spec() if self._network is not None else None,
+            scheduler=self._saga_config.saga_scheduler,
+            planning=self._saga_config.planning,
+            t0=self._t0,
+            lost_nodes=sorted(self._lost_nodes()),
+            calibration=self._calibration.factors,
+        )
+
+    def _lost_nodes(self) -> set[str]:
+        """Nodes some round planned on that are not plannable now (as of cleanup, once it started: the
+        executor's shutdown takes every pool away)."""
+        if self._lost_at_cleanup is not None:
+            return set(self._lost_at_cleanup)
+        with self._lock:
+            planned = {n for r in self._rounds for n in r.get("nodes", ())} | self._lost_seen
+        if not self._cluster.reports_nodes and self._saga_config.network_source is None:
+            return set()
+        live = self._cluster.live() if self._cluster.reports_nodes else None
+        return {n for n in planned if (live is not None and n not in live) or self._cluster.source_lost(n)}
+
+    def write_report(self, path: str | Path) -> Path:
+        """Write run_report() as JSON; returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(self.run_report(), indent=2, sort_keys=True))
+        log.info("saga.report_written %s", kv(path=str(target)))
+        return target
+
+    def write_live_report(self, path: str | Path | None = None, *, final: bool = False) -> Path | None:
+        """Write the live HTML view (``saga_live_report_path`` unless ``path``): planned vs actual Gantt, a
+        "now" line (``<line id="now">``), per-node utilisation and the predicted finish. While the run is
+        live (``final=False``) the page reloads itself every 2 s (``<meta http-equiv="refresh">``); the
+        final page has no refresh. Written atomically (temp file + os.replace). None if nothing to write."""
+        from ._report import live_view
+
+        target = Path(path) if path is not None else self.saga_live_report_path
+        if target is None:
+            return None
+        report = self.run_report()
+        if not any(row.get("planned") for row in report["tasks"]):
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        network = self._network
+        slots = {name: network.nodes[name].slots for name in network} if network is not None else {}
+        return live_view(report, self.progress(), target, final=final, nodes=slots)
+
+    def _live_loop(self) -> None:
+        """The live view: the progress line (terminal only) and the live HTML page, every few seconds."""
+        cfg = self._saga_config
+        show = cfg.progress and _stderr_is_tty()
+        interval = cfg.live_report_interval or 2.0
+        period = min(interval, 0.5) if show else interval
+        last_html = 0.0
+        while not self._live_stop.wait(period):
+            try:
+                if show and len(self._records):
+                    sys.stderr.write("\r" + self.progress_line() + "\x1b[K")
+                    sys.stderr.flush()
+                    self._progress_shown = True
+                if self.saga_live_report_path is not None and time.monotonic() - last_html >= interval:
+                    last_html = time.monotonic()
+                    self.write_live_report()
+            except Exception as exc:  # the view must never break the run
+                log.debug("saga.live_view_failed %s", kv(error=repr(exc)))
+
+    def _stop_live_view(self) -> None:
+        self._live_stop.set()
+        if self._live_thread is not None:
+            self._live_thread.join(timeout=10)
+        if self._progress_shown:
+            sys.stderr.write("\r" + self.progress_line() + "\x1b[K\n")
+            sys.stderr.flush()
 
     def _write_monitoring_placements(self) -> None:
         """With Parsl monitoring on, add planned and actual node per task to its database (``saga_task``
@@ -341,667 +1221,3 @@ class SagaDataFlowKernel(DataFlowKernel):
             log.info("saga.monitoring_placements_written %s", kv(url=url, rows=rows))
         except Exception as exc:  # monitoring extras must never fail a cleanup
             log.warning("saga.monitoring_placements_failed %s", kv(url=url, error=repr(exc)))
-
-    # ------------------------------------------------------------------ public API
-    def execute(self) -> None:
-        """Plan every held task and let it run (explicit mode's go signal).
-
-        Tasks submitted later are held again until the next execute() or wait; tasks submitted by running
-        apps (join_app bodies) are planned in automatic rounds. A planning error is raised here and is also
-        set on the affected tasks' futures, so waiting code sees it like any Parsl launch failure.
-        """
-        self._run_round("execute", raise_errors=True)
-
-    def saga_progress(self) -> dict[str, int]:
-        """Counts for a progress line: total planned-executor tasks, held, launched, done, re-planned."""
-        with self._state_lock:
-            tasks = list(self._saga_tasks.values())
-            return {
-                "total": len(tasks),
-                "held": len(self._held),
-                "launched": sum(1 for t in tasks if t.launched),
-                "done": sum(1 for t in tasks if t.done),
-                "replanned": sum(1 for t in tasks if t.replans),
-            }
-
-    def progress(self) -> dict[str, Any]:
-        """Live counts of the planned executor's tasks; cheap, thread-safe, callable at any time.
-
-        ``total`` tasks seen; ``held`` waiting for a planning round; ``planned`` with a plan; ``released`` to
-        Parsl (planned, or failed before planning); ``running`` handed to the executor and not finished
-        (queued on its node or executing); ``done`` succeeded; ``failed`` finished with an error (also a
-        dependency's); ``replanned`` re-planned after node loss; ``elapsed`` seconds on the plan clock
-        (None before the first plan); ``predicted_finish`` the plan clock time the last task is expected
-        to end (planned ends, pushed back to "now" for tasks running late; finished tasks count with their
-        actual end); ``nodes``: per node (the actual node of a task that ran, else its planned node)
-        ``{"planned", "running", "done", "failed"}``, where ``planned`` counts tasks not started yet.
-        Built on :meth:`saga_progress` (the same bookkeeping).
-        """
-        with self._state_lock:
-            tasks = list(self._saga_tasks.values())
-            base = self.saga_progress()
-            t0 = self._t0
-        now = (time.time() - t0) if t0 is not None else None
-        nodes: dict[str, dict[str, int]] = {}
-        finish: float | None = None
-        counts = {"planned": 0, "released": 0, "running": 0, "done": 0, "failed": 0}
-        for st in tasks:
-            a = st.assignment
-            failed = st.done and (st.failure is not None or st.error is not None)
-            running = st.launched and not st.done
-            state = "failed" if failed else "done" if st.done else "running" if running else "planned"
-            counts["planned"] += a is not None
-            counts["released"] += st.released
-            counts["running"] += running
-            counts["done"] += st.done and not failed
-            counts["failed"] += failed
-            node = st.actual.node if st.actual is not None else a.node if a is not None else None
-            if node is not None and (a is not None or st.actual is not None):
-                per = nodes.setdefault(node, {"planned": 0, "running": 0, "done": 0, "failed": 0})
-                per[state] += 1
-            end: float | None = None
-            if st.done:
-                end = st.actual.end if st.actual is not None else None
-            elif a is not None:
-                end = a.end
-                if now is not None and now > a.start:
-                    end = max(a.end, now) if running else max(a.end, now + (a.end - a.start))
-            if end is not None:
-                finish = end if finish is None else max(finish, end)
-        return {
-            "total": base["total"],
-            "held": base["held"],
-            **counts,
-            "replanned": base["replanned"],
-            "elapsed": now,
-            "predicted_finish": finish,
-            "nodes": dict(sorted(nodes.items())),
-        }
-
-    def progress_line(self) -> str:
-        """:meth:`progress` as one line of plain text (what ``SagaConfig(progress=True)`` shows)."""
-        p = self.progress()
-        per = " ".join(f"{n}:{c['running']}r/{c['done']}d" for n, c in p["nodes"].items())
-        clock = ""
-        if p["elapsed"] is not None:
-            clock = f" | {p['elapsed']:.1f} s"
-            if p["predicted_finish"] is not None:
-                clock += f", finish ~{p['predicted_finish']:.1f} s"
-        return (
-            f"saga: {p['done']}/{p['total']} done, {p['running']} running, {p['failed']} failed, "
-            f"{p['planned']} planned, {p['held']} held{' | ' + per if per else ''}{clock}"
-        )
-
-    def declare_cost(
-        self, key: AppFuture | int | str, *, cost: float | None = None, output_size: float | None = None
-    ) -> None:
-        """Declare what the planner should assume for one task (an AppFuture or task id) or for every task
-        of a function (its name), after the kernel was built: steps 2 and 3 of the order in
-        ``saga_dfk._hints`` (a per-call hint still wins). Takes effect from the next planning round.
-        Raises saga_graphs.errors.InvalidCostError / InvalidSizeError naming a bad value."""
-        tid = key.tid if isinstance(key, AppFuture) else key
-        self._cost_model.declare(tid, cost=cost, output_size=output_size)
-
-    def write_live_report(self, path: str | Path | None = None, *, final: bool = False) -> Path | None:
-        """Write the live HTML view (``saga_live_report_path`` unless ``path``): planned vs actual Gantt, a
-        "now" line (``<line id="now">``), per-node utilisation and the predicted finish. While the run is
-        live (``final=False``) the page reloads itself every 2 s (``<meta http-equiv="refresh">``); the
-        final page has no refresh. Written atomically (temp file + os.replace). None if nothing to write."""
-        from ._report import live_view
-
-        target = Path(path) if path is not None else self.saga_live_report_path
-        if target is None:
-            return None
-        report = self.run_report()
-        if not any(row.get("planned") for row in report["tasks"]):
-            return None
-        progress = self.progress()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return live_view(report, progress, target, final=final, nodes=self._node_slots())
-
-    def _node_slots(self) -> dict[str, int]:
-        network = self._network
-        return {name: network.nodes[name].slots for name in network} if network is not None else {}
-
-    def _live_loop(self) -> None:
-        """The live view: the progress line (terminal only) and the live HTML page, every few seconds."""
-        cfg = self._saga_config
-        show = cfg.progress and _stderr_is_tty()
-        interval = cfg.live_report_interval or 2.0
-        period = min(interval, 0.5) if show else interval
-        last_html = 0.0
-        while not self._live_stop.wait(period):
-            try:
-                if show and self._saga_tasks:
-                    sys.stderr.write("\r" + self.progress_line() + "\x1b[K")
-                    sys.stderr.flush()
-                    self._progress_shown = True
-                if self.saga_live_report_path is not None and time.monotonic() - last_html >= interval:
-                    last_html = time.monotonic()
-                    self.write_live_report()
-            except Exception as exc:  # the view must never break the run
-                log.debug("saga.live_view_failed %s", kv(error=repr(exc)))
-
-    def _stop_live_view(self) -> None:
-        self._live_stop.set()
-        if self._live_thread is not None:
-            self._live_thread.join(timeout=10)
-        if self._progress_shown:
-            sys.stderr.write("\r" + self.progress_line() + "\x1b[K\n")
-            sys.stderr.flush()
-
-    def set_task_label(self, task: AppFuture | int, label: str) -> None:
-        """Give a planned task the caller's name (e.g. ``"s0.3"``): shown in the run report (``label``)
-        and on Gantt charts instead of the function name. Unknown (unplanned) tasks are ignored."""
-        tid = task if isinstance(task, int) else task.tid
-        with self._state_lock:
-            st = self._saga_tasks.get(tid)
-            if st is not None:
-                st.label = str(label)
-
-    def run_report(self) -> dict[str, Any]:
-        """Planned vs actual per task, planned/actual makespan and fidelity, as a JSON-able dict."""
-        from ._report import build_report
-
-        with self._state_lock:
-            tasks = list(self._saga_tasks.values())
-            return build_report(
-                tasks=tasks,
-                rounds=list(self._rounds),
-                network=self._network.to_spec() if self._network is not None else None,
-                scheduler=self._saga_config.saga_scheduler,
-                planning=self._saga_config.planning,
-                t0=self._t0,
-                lost_nodes=sorted(self._lost_nodes | self._source_lost),
-            )
-
-    def write_report(self, path: str | Path) -> Path:
-        """Write run_report() as JSON; returns the path."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(self.run_report(), indent=2, sort_keys=True))
-        log.info("saga.report_written %s", kv(path=str(target)))
-        return target
-
-    # ------------------------------------------------------------------ registration and rounds
-    def _register(self, task_record: TaskRecord) -> _SagaTask:
-        """Create the bookkeeping for a task; called under the state lock on its first launch_if_ready."""
-        tid = task_record["id"]
-        parents: list[int] = []
-        for dep in task_record["depends"]:
-            pid: int | None = None
-            if isinstance(dep, AppFuture) and dep.task_record["dfk"] is self:
-                pid = dep.task_record["id"]
-            elif isinstance(dep, DataFuture):
-                pid = dep.tid  # the task that produces the file
-            if pid is not None and pid in self._saga_tasks and pid not in parents:
-                parents.append(pid)
-        st = _SagaTask(
-            tid=tid,
-            name=f"t{tid}",
-            func_name=task_record["func_name"],
-            record=task_record,
-            parents=tuple(parents),
-        )
-        self._saga_tasks[tid] = st
-        app_fu = task_record["app_fu"]
-        if type(app_fu) is AppFuture:
-            app_fu.__class__ = _SagaAppFuture
-        app_fu.add_done_callback(partial(self._on_app_done, st))  # st bound by value
-        return st
-
-    def _opted_out(self, task_record: TaskRecord) -> bool:
-        """``parsl_resource_specification={"saga_plan": False}`` keeps a task out of planning.
-
-        The key is removed (into a fresh dict) because executors reject unknown keys; the task then gets
-        the executor's own placement -- the demo uses this to measure stock placement on the same pools.
-        """
-        spec = task_record["resource_specification"]
-        if not isinstance(spec, Mapping) or spec.get(OPT_OUT_KEY, True) is not False:
-            return False
-        fresh = {k: v for k, v in spec.items() if k != OPT_OUT_KEY}
-        task_record["resource_specification"] = fresh
-        if "parsl_resource_specification" in task_record["kwargs"]:
-            task_record["kwargs"]["parsl_resource_specification"] = fresh
-        return True
-
-    def _take_hints(self, task_record: TaskRecord, *, validate: bool = True) -> TaskHints | None:
-        """Take the planning hints (``cost``, ``output_size``) out of the task's resource specification.
-
-        Called on the task's first launch_if_ready, i.e. before upstream computes a memoization hash (the
-        hash covers the kwargs, where ``parsl_resource_specification`` lives) and long before the executor
-        validates the spec. The rest goes into a FRESH dict (apps share one default dict across calls).
-        Raises InvalidTaskHintError (when ``validate``) naming the task, key and value.
-        """
-        spec = task_record["resource_specification"]
-        try:
-            hints, rest = split_hints(spec, task_record["id"], task_record["func_name"])
-        except InvalidTaskHintError:
-            if validate:
-                raise
-            hints, rest = None, {k: v for k, v in spec.items() if k not in ("cost", "output_size")}
-        if rest is None:
-            return None
-        task_record["resource_specification"] = rest
-        if "parsl_resource_specification" in task_record["kwargs"]:
-            task_record["kwargs"]["parsl_resource_specification"] = rest
-        return hints
-
-    def _submitted_by_app(self) -> bool:
-        """True when the current thread is an app running in this process (a join_app body).
-
-        Such tasks appear at run time; nobody could call execute() for them, so explicit mode plans them
-        in automatic rounds too.
-        """
-        name = threading.current_thread().name
-        for executor in self.executors.values():
-            prefix = getattr(executor, "thread_name_prefix", None)
-            if isinstance(prefix, str) and prefix and name.startswith(prefix):
-                return True
-        return False
-
-    def _saga_release_on_wait(self) -> None:
-        """Somebody waits on a result: in explicit mode that is the go signal (it used to hang forever)."""
-        if self.cleanup_called:
-            return
-        with self._cond:
-            if not self._held:
-                return
-        self._run_round("wait", raise_errors=False)
-
-    def _warm_up_planner(self) -> None:
-        """Plan a one-task graph while pools start, so the first real round does not pay SAGA's start-up."""
-        try:
-            with self._plan_lock:
-                graph = saga_graphs.TaskGraph()
-                graph.add_task("warm-up", 1.0)
-                network = saga_graphs.Network()
-                network.add_node("warm-up")
-                scheduler = self._saga_config.saga_scheduler
-                saga_graphs.plan(graph, network, scheduler, time_budget=self._saga_config.time_budget)
-        except Exception as exc:  # only an optimisation: the real round reports real errors
-            log.debug("saga.warm_up_failed %s", kv(error=repr(exc)))
-
-    def _planner_loop(self) -> None:
-        """Start rounds by themselves: in rolling mode always; in explicit mode for dynamic tasks only."""
-        cfg = self._saga_config
-        only_dynamic = cfg.planning == "explicit"
-        while not self._stopping.is_set():
-            with self._cond:
-                eligible = [st for st in self._held.values() if st.dynamic or not only_dynamic]
-                if not eligible:
-                    self._cond.wait(0.5)
-                    continue
-                quiet = time.monotonic() - self._last_submit
-                if len(eligible) < cfg.round_threshold and quiet < cfg.settle_window:
-                    self._cond.wait(cfg.settle_window - quiet)
-                    continue
-            try:
-                self._run_round("rolling", raise_errors=False, only_dynamic=only_dynamic)
-            except Exception:  # pragma: no cover - _run_round delivers errors to the futures
-                log.exception("saga.round_crashed")
-
-    def _run_round(self, reason: str, *, raise_errors: bool, only_dynamic: bool = False) -> None:
-        """Plan the held tasks (all, or only dynamic ones) in one SAGA call, tag them, release them."""
-        with self._plan_lock:
-            with self._state_lock:
-                batch = sorted(
-                    (st for st in self._held.values() if st.dynamic or not only_dynamic), key=lambda t: t.tid
-                )
-                for st in batch:
-                    del self._held[st.tid]
-            if not batch:
-                return
-            self._round += 1
-            try:
-                schedule, network = self._plan(batch, self._round)
-            except Exception as exc:
-                log.error("plan.failed %s", kv(round=self._round, tasks=len(batch), error=repr(exc)))
-                for st in batch:
-                    st.error = exc
-                self._release(batch)
-                if raise_errors:
-                    raise
-                return
-            self._assign(batch, schedule, self._round)
-            self._rounds.append(
-                {
-                    "round": self._round,
-                    "reason": reason,
-                    "tasks": len(batch),
-                    "scheduler": schedule.scheduler,
-                    "predicted_makespan": schedule.makespan,
-                    "fixed": self._last_fixed,
-                    "portfolio": {k: v for k, v in dict(schedule.portfolio).items()},
-                    "nodes": list(network),
-                }
-            )
-            self._release(batch)
-
-    def _release(self, batch: Sequence[_SagaTask]) -> None:
-        """Let upstream launch the tasks (each waits for its own dependencies as usual)."""
-        for st in batch:
-            st.released = True
-        for st in sorted(batch, key=lambda t: t.assignment.start if t.assignment else math.inf):
-            DataFlowKernel.launch_if_ready(self, st.record)
-
-    # ------------------------------------------------------------------ planning
-    def _live_network(self) -> saga_graphs.Network:
-        """The network to plan on: config override, k8s topology, or the executor's connected nodes;
-        only live nodes."""
-        cfg = self._saga_config
-        executor: Any = self.executors[self._planned_label]
-        connected: Mapping[str, Any] | None = None
-        if callable(getattr(executor, "connected_nodes", None)) and cfg.network is None:
-            deadline = time.monotonic() + cfg.node_wait_timeout
-            # min_nodes is about start-up; later rounds (e.g. after a node loss) take what is connected
-            wanted = cfg.min_nodes if self._t0 is None else 1
-            while True:
-                connected = {
-                    name: node
-                    for name, node in executor.connected_nodes().items()
-                    if name not in self._lost_nodes
-                }
-                if len(connected) >= wanted or time.monotonic() >= deadline or self._stopping.is_set():
-                    break
-                time.sleep(0.2)
-        if cfg.network is not None:
-            network = saga_graphs.Network.from_spec(cfg.network)
-        elif cfg.topology is not None:
-            network = saga_graphs.Network.from_spec(cfg.topology.to_network_spec())
-            if connected is not None:  # the connected nodes, with the slots their pools really have
-                network = network.restrict(connected).with_slots(
-                    {name: int(node.slots) for name, node in connected.items() if name in network}
-                )
-        else:
-            assert connected is not None
-            network = saga_graphs.Network(default_bandwidth=cfg.default_bandwidth)
-            for name, node in sorted(connected.items()):
-                network.add_node(name, slots=int(node.slots))
-        network = network.restrict(
-            name for name in network if name not in self._lost_nodes and name not in self._source_lost
-        )
-        if not len(network):
-            raise EmptyTopologyError(
-                f"no node to plan on for executor {self._planned_label!r}: "
-                f"{'the configured network/topology has no usable nodes' if cfg.network is not None or cfg.topology is not None else f'no worker pool connected within node_wait_timeout={cfg.node_wait_timeout}s'}"
-                f"{f' (lost: {sorted(self._lost_nodes)})' if self._lost_nodes else ''}"
-            )
-        if len(network) < cfg.min_nodes:
-            log.info("saga.fewer_nodes %s", kv(wanted=cfg.min_nodes, have=sorted(network)))
-        self._network = network
-        return network
-
-    def _fixed_placements(
-        self, network: saga_graphs.Network, exclude: set[int]
-    ) -> dict[str, saga_graphs.Placement]:
-        """Placements of planned, unfinished tasks on live nodes: the schedule a new round builds on."""
-        nodes = network.nodes
-        out: dict[str, saga_graphs.Placement] = {}
-        for st in self._saga_tasks.values():
-            a = st.assignment
-            if a is None or st.done or st.tid in exclude or st.error is not None:
-                continue
-            if a.node not in nodes or a.slot >= nodes[a.node].slots:
-                continue
-            out[st.name] = saga_graphs.Placement(st.name, a.node, a.slot, a.start, a.end)
-        return out
-
-    def _plan(
-        self, batch: Sequence[_SagaTask], round_no: int
-    ) -> tuple[saga_graphs.Schedule, saga_graphs.Network]:
-        """One SAGA call for the batch, starting after the already-placed load."""
-        cfg = self._saga_config
-        network = self._live_network()
-        graph = saga_graphs.TaskGraph()
-        in_batch = {st.tid for st in batch}
-        for st in batch:
-            graph.add_task(st.name, resolve_cost(self._cost_model, st.hints, st.func_name, st.tid))
-        # The plan clock starts when the first plan is released, so planning time (SAGA's worker start
-        # on the first call) does not show up as lateness of every task.
-        first = self._t0 is None
-        now = 0.0 if first else self._now()
-        with self._state_lock:
-            fixed = self._fixed_placements(network, in_batch) if not first else {}
-        self._last_fixed = len(fixed)
-        for st in batch:
-            for pid in st.parents:
-                parent = self._saga_tasks[pid]
-                if pid not in in_batch and parent.name not in fixed:
-                    continue  # finished (or unplanned) parent: its output is already there
-                if parent.name in fixed and parent.name not in graph.tasks:
-                    p = fixed[parent.name]
-                    speed = network.speed(p.node)
-                    graph.add_task(parent.name, (p.end - p.start) * speed)
-                size = resolve_output_size(self._cost_model, parent.hints, parent.func_name, parent.tid)
-                graph.add_dependency(parent.name, st.name, size=size)
-        started = time.perf_counter()
-        schedule = saga_graphs.plan(
-            graph,
-            network,
-            cfg.saga_scheduler,
-            time_budget=cfg.time_budget,
-            fixed=saga_graphs.Schedule(fixed, "fixed") if fixed else None,
-            min_start_time=now,
-        )
-        if first:
-            self._t0 = time.time()
-        log.info(
-            "saga.round_planned %s",
-            kv(
-                round=round_no,
-                tasks=len(batch),
-                nodes=len(network),
-                scheduler=schedule.scheduler,
-                predicted_makespan=schedule.makespan,
-                seconds=round(time.perf_counter() - started, 4),
-            ),
-        )
-        return schedule, network
-
-    def _assign(self, batch: Sequence[_SagaTask], schedule: saga_graphs.Schedule, round_no: int) -> None:
-        """Store the plan, log task.assigned, give each task a FRESH resource specification dict."""
-        for st in sorted(batch, key=lambda t: schedule.placements[t.name].start):
-            placement = schedule.placements[st.name]
-            self._tag(st, placement, round_no, schedule.scheduler)
-
-    def _tag(self, st: _SagaTask, placement: saga_graphs.Placement, round_no: int, scheduler: str) -> None:
-        """Record one assignment and write the task's resource specification (a new dict every time)."""
-        node, start, end = placement.node, float(placement.start), float(placement.end)
-        assignment = TaskAssignment(
-            task_id=st.tid,
-            function=st.func_name,
-            node=node,
-            start=start,
-            end=end,
-            round=round_no,
-            scheduler=scheduler,
-            slot=int(placement.slot),
-        )
-        st.assignment = assignment
-        self.saga_assignments[st.tid] = assignment
-        record = st.record
-        # The app's default parsl_resource_specification={} is ONE dict shared by all calls: never mutate it.
-        spec = dict(record["resource_specification"] or {})
-        # HTEx hands out LOWER priority values first, so the planned start itself orders a node's queue.
-        spec.update(
-            {"node": node, "priority": round(float(start), 6), "affinity": self._saga_config.affinity}
-        )
-        record["resource_specification"] = spec
-        if "parsl_resource_specification" in record["kwargs"]:
-            record["kwargs"]["parsl_resource_specification"] = spec
-        log.info(
-            "task.assigned %s",
-            kv(
-                task=st.tid,
-                function=st.func_name,
-                node=node,
-                start=round(float(start), 4),
-                end=round(float(end), 4),
-                round=round_no,
-            ),
-        )
-
-    # ------------------------------------------------------------------ reality and node loss
-    def _on_app_done(self, st: _SagaTask, fut: Future) -> None:
-        # No notify: the planner loop waits for held tasks, not for finished ones.
-        # The AppFuture is done: exception() returns at once (the task's own error or a DependencyError).
-        exc = None if fut.cancelled() else Future.exception(fut)
-        with self._state_lock:
-            st.done = True
-            st.failure = exc
-
-    def _on_exec_done(self, st: _SagaTask, proxy: _RunFuture, fut: Future) -> None:
-        """Record reality, feed the cost model, re-plan on node loss, else copy the outcome unchanged."""
-        exc = fut.exception()
-        if (
-            exc is not None
-            and _is_node_loss(exc)
-            and len(st.replans) < self._saga_config.max_replans
-            and not self.cleanup_called
-        ):
-            self._replan_pool.submit(self._replan_and_resubmit, st, proxy, exc)
-            return
-        if exc is None:
-            proxy.run_record = self._record_actual(st, fut)
-            proxy.set_result(fut.result())
-        else:
-            proxy.set_exception(exc)
-
-    def _record_actual(self, st: _SagaTask, fut: Future) -> RunRecord | None:
-        """Keep the executor future's run_record (on the plan clock) and feed the cost model; returns it."""
-        run: RunRecord | None = getattr(fut, "run_record", None)
-        if run is None:
-            return None
-        st.actual = run.relative_to(self._t0 if self._t0 is not None else 0.0)
-        a = st.assignment
-        log.info(
-            "task.ran %s",
-            kv(
-                task=st.tid,
-                function=st.func_name,
-                node=st.actual.node,
-                planned_node=a.node if a else None,
-                start=round(st.actual.start, 4),
-                end=round(st.actual.end, 4),
-            ),
-        )
-        try:
-            size = float(len(pickle.dumps(fut.result())))
-        except Exception:
-            size = 0.0
-        network = self._network
-        speed = network.speed(st.actual.node) if network is not None and st.actual.node in network else 1.0
-        try:
-            self._saga_config.cost_model.observe(st.func_name, max(0.0, run.duration), size, speed=speed)
-        except Exception as exc:  # a cost model must never break the run
-            log.warning("cost_model.observe_failed %s", kv(function=st.func_name, error=repr(exc)))
-        return run
-
-    def _on_node_change(self, change: Any) -> None:
-        """Executor node listener: on loss, re-plan the tasks planned there that have not been submitted."""
-        kind, node = getattr(change, "kind", None), getattr(change, "node", None)
-        node = getattr(node, "name", node)  # NodeChange.node is a ConnectedNode; accept a bare name too
-        log.info("node.changed %s", kv(kind=kind, node=node))
-        if kind != "lost" or node is None or self.cleanup_called:
-            if kind == "joined" and node is not None:
-                self._lost_nodes.discard(node)
-            return
-        with self._state_lock:
-            self._lost_nodes.add(node)
-            victims = [
-                st
-                for st in self._saga_tasks.values()
-                if st.assignment is not None
-                and st.assignment.node == node
-                and not st.launched
-                and not st.done
-            ]
-        if victims:
-            why = getattr(change, "reason", "")  # a NetworkEvent says why (e.g. "cordoned ...")
-            self._replan_pool.submit(self._replan, victims, f"node {node} lost" + (f": {why}" if why else ""))
-
-    def _on_network_event(self, event: Any) -> None:
-        """Network-source listener: a node the cluster lost (deleted, cordoned, NotReady) is lost for
-        planning exactly like a pool leaving; ``joined`` makes it plannable again; ``changed`` needs
-        nothing (later rounds read the source's live topology). Tasks already dispatched there keep running."""
-        kind, node = getattr(event, "kind", None), getattr(event, "node", None)
-        log.info("network.changed %s", kv(kind=kind, node=node, reason=getattr(event, "reason", "")))
-        if node is None or kind not in ("joined", "lost"):
-            return
-        with self._state_lock:
-            (self._source_lost.add if kind == "lost" else self._source_lost.discard)(node)
-        self._on_node_change(event)
-
-    def _replan(self, victims: Sequence[_SagaTask], reason: str) -> list[_SagaTask]:
-        """Plan the victims again on the remaining nodes; only tasks not yet submitted are changed."""
-        with self._plan_lock:
-            self._round += 1
-            round_no = self._round
-            locks = [st.record["task_launch_lock"] for st in victims]
-            for lock in locks:
-                lock.acquire()
-            try:
-                todo = [st for st in victims if not st.launched and not st.done]
-                if not todo:
-                    return []
-                old = {st.tid: st.assignment.node if st.assignment else None for st in todo}
-                try:
-                    schedule, network = self._plan(todo, round_no)
-                except Exception as exc:
-                    log.error("replan.failed %s", kv(tasks=[st.tid for st in todo], error=repr(exc)))
-                    for st in todo:
-                        st.error = exc
-                    return todo
-                now = self._now()
-                for st in todo:
-                    p = schedule.placements[st.name]
-                    st.replans.append(
-                        {
-                            "from": old[st.tid],
-                            "to": p.node,
-                            "reason": reason,
-                            "at": round(now, 4),
-                            "round": round_no,
-                        }
-                    )
-                    self._tag(st, p, round_no, schedule.scheduler)
-                    log.info(
-                        "task.replanned %s",
-                        kv(task=st.tid, from_node=old[st.tid], to_node=p.node, reason=reason),
-                    )
-                self._rounds.append(
-                    {
-                        "round": round_no,
-                        "reason": reason,
-                        "tasks": len(todo),
-                        "scheduler": schedule.scheduler,
-                        "predicted_makespan": schedule.makespan,
-                        "portfolio": dict(schedule.portfolio),
-                        "nodes": list(network),
-                    }
-                )
-                return todo
-            finally:
-                for lock in locks:
-                    lock.release()
-
-    def _replan_and_resubmit(self, st: _SagaTask, proxy: _RunFuture, exc: BaseException) -> None:
-        """A submitted task lost its node: re-plan it and submit it again; its AppFuture never sees the loss."""
-        try:
-            node = st.assignment.node if st.assignment else None
-            if node is not None:
-                with self._state_lock:
-                    self._lost_nodes.add(node)
-            st.launched = False
-            self._replan([st], f"{type(exc).__name__}: {exc}")
-            if st.error is not None:
-                proxy.set_exception(st.error)
-                return
-            exec_fu = DataFlowKernel.launch_task(self, st.record)
-            st.launched = True
-            exec_fu.add_done_callback(partial(self._on_exec_done, st, proxy))
-        except Exception as err:
-            log.error("replan.resubmit_failed %s", kv(task=st.tid, error=repr(err)))
-            if not proxy.done():
-                proxy.set_exception(exc)

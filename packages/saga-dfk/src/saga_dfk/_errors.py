@@ -12,7 +12,9 @@ __all__ = [
     "InvalidSagaConfigError",
     "InvalidTaskHintError",
     "NoPlannableExecutorError",
+    "PlanningCancelledError",
     "SagaDfkError",
+    "UnknownPinnedNodeError",
 ]
 
 
@@ -44,3 +46,13 @@ class InvalidTaskHintError(SagaDfkError, ValueError):
     """A per-call planning hint (``parsl_resource_specification={"cost": ..., "output_size": ...}``) has a
     bad value: not a finite number >= 0. The message names the task, the key and the value; the task's
     future fails with this error (the task never runs)."""
+
+
+class UnknownPinnedNodeError(SagaDfkError, ValueError):
+    """A task is pinned (hard) to a node the cluster does not have: raised by the app call itself (at
+    submit), naming the node and the known nodes, because such a task could never run."""
+
+
+class PlanningCancelledError(SagaDfkError):
+    """The kernel was cleaned up while the task was still waiting to be planned or dispatched; its
+    future fails with this instead of never finishing."""

@@ -10,6 +10,9 @@ rounds see the new figures.
 :class:`KubernetesNetworkSource` is the Kubernetes one: k8s-topology's node watch, where a node counts as
 lost for planning when it is deleted, cordoned, NotReady or newly tainted (its pods may still run), and
 whose live topology (nodes and bandwidths) is the one the kernel plans on.
+
+:class:`ClusterView` is what the kernel plans on: the executor's live nodes (or a static network spec),
+the topology's bandwidths, the source's verdicts, and the nodes the executor says will come.
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+import saga_graphs
+
 from ._log import kv
+from ._protocols import AnnouncesExpectedNodes, ReportsConnectedNodes, ReportsNodeChanges
 
 if TYPE_CHECKING:
     from kubernetes import client
 
     from k8s_topology import NodeEvent, NodeFilter, NodeWatcher, Topology
 
-__all__ = ["KubernetesNetworkSource", "NetworkEvent", "NetworkListener", "NetworkSource"]
+__all__ = ["ClusterView", "KubernetesNetworkSource", "NetworkEvent", "NetworkListener", "NetworkSource"]
 
 log = logging.getLogger(__name__)
 
@@ -175,3 +181,186 @@ class KubernetesNetworkSource:
         # 401/403: retrying cannot fix it. Planning goes on with the executor's view of the nodes.
         self.error = exc
         log.error("network_source.failed %s", kv(source="kubernetes", error=str(exc)))
+
+
+class ClusterView:
+    """The cluster as the planner sees it, from up to three parts: the executor (live nodes with their
+    slots, join/loss events, the nodes it expects), a topology (``SagaConfig(topology=...)``, bandwidths
+    and speeds, restricted to nodes with live pools) or a static network spec (``SagaConfig(network=...)``,
+    planned on as given), and a network source (nodes the cluster itself took away: cordoned, NotReady).
+
+    It reports and answers; it plans nothing. ``listener`` gets every :class:`NetworkEvent` (executor
+    changes are converted), from the reporting part's thread.
+    """
+
+    def __init__(
+        self,
+        executor: object,
+        *,
+        network_spec: Mapping[str, Any] | None,
+        topology: Any,
+        source: NetworkSource | None,
+        default_bandwidth: float,
+    ) -> None:
+        self._executor = executor
+        self._spec = network_spec
+        self._topology = topology
+        self._source = source
+        self._default_bandwidth = default_bandwidth
+        self._lock = threading.Lock()
+        self._live: dict[str, int] = {}  # node -> slots, as last seen (executor events and polls)
+        self._source_lost: set[str] = set()
+        self._listener: NetworkListener | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def start(self, listener: NetworkListener) -> None:
+        self._listener = listener
+        if isinstance(self._executor, ReportsNodeChanges):
+            self._executor.add_node_listener(self._on_executor_change)
+        if self._source is not None:
+            self._source.subscribe(self._on_source_event)
+            self._source.start()
+
+    def stop(self) -> None:
+        if self._source is not None:
+            self._source.stop()
+
+    # -- what is there -------------------------------------------------------------------------------
+    @property
+    def reports_nodes(self) -> bool:
+        """True when the executor says which nodes have live pools (else the static spec is all there is)."""
+        return isinstance(self._executor, ReportsConnectedNodes)
+
+    def refresh(self) -> dict[str, int]:
+        """Ask the executor for its live nodes now (a round trip to the interchange): node -> slots,
+        without nodes the network source took away."""
+        if not isinstance(self._executor, ReportsConnectedNodes):
+            return self.live()
+        try:
+            nodes = {name: int(node.slots) for name, node in self._executor.connected_nodes().items()}
+        except Exception as exc:  # an interchange that is gone has no nodes
+            log.debug("cluster.refresh_failed %s", kv(error=repr(exc)))
+            nodes = {}
+        with self._lock:
+            self._live = nodes
+        return self.live()
+
+    def live(self) -> dict[str, int]:
+        """The live nodes as last seen (no round trip): node -> slots."""
+        with self._lock:
+            return {n: s for n, s in self._live.items() if n not in self._source_lost and s > 0}
+
+    def is_live(self, node: str) -> bool:
+        if not self.reports_nodes:
+            return True
+        with self._lock:
+            return self._live.get(node, 0) > 0 and node not in self._source_lost
+
+    def source_lost(self, node: str) -> bool:
+        """True while the network source says the node is not plannable (cordoned, NotReady, deleted)."""
+        with self._lock:
+            return node in self._source_lost
+
+    def expected(self) -> tuple[frozenset[str], int]:
+        """The nodes that will come: names known in advance and how many in total."""
+        names: set[str] = set()
+        count = 0
+        if isinstance(self._executor, AnnouncesExpectedNodes):
+            try:
+                exp = self._executor.expected_nodes()
+                names |= set(exp.names)
+                count = int(exp.count)
+            except Exception as exc:
+                log.debug("cluster.expected_failed %s", kv(error=repr(exc)))
+        topo_names = self._topology_names()
+        if topo_names and not names:
+            names |= topo_names
+        with self._lock:
+            names -= self._source_lost
+        return frozenset(names), max(count, len(names))
+
+    def known_names(self) -> frozenset[str]:
+        """Every node name this cluster has or will have (for checking a caller's pin)."""
+        names = set(self.expected()[0]) | set(self.live()) | self._topology_names()
+        if self._spec is not None:
+            names |= {str(n["name"]) for n in self._spec.get("nodes", ()) if isinstance(n, Mapping)}
+        return frozenset(names)
+
+    def missing(self, min_nodes: int | None) -> list[str] | None:
+        """What the first round still waits for: the expected nodes without a live pool (``["2 more
+        nodes"]`` for unnamed ones), or None when there is enough (``min_nodes`` live nodes when given,
+        else every expected node)."""
+        live = self.live()
+        if min_nodes is not None:
+            return None if len(live) >= min_nodes else [f"{min_nodes - len(live)} more node(s)"]
+        names, count = self.expected()
+        missing = sorted(names - set(live))
+        unnamed = count - len(names) - len(set(live) - names)
+        if unnamed > 0:
+            missing.append(f"{unnamed} more node(s)")
+        if not live:
+            missing = missing or ["a first node"]
+        return missing or None
+
+    def network(self) -> saga_graphs.Network:
+        """The network to plan on now: only live nodes (a static spec is taken as given, minus the nodes
+        the network source took away), with the slots their pools really have."""
+        if self._spec is not None:
+            network = saga_graphs.Network.from_spec(self._spec)
+            with self._lock:
+                lost = set(self._source_lost)
+            return network.restrict(n for n in network if n not in lost)
+        live = self.live()
+        spec = self._topology_spec()
+        if spec is not None:
+            network = saga_graphs.Network.from_spec(spec)
+            if not self.reports_nodes:  # nothing says which nodes have pools: the topology as given
+                with self._lock:
+                    lost = set(self._source_lost)
+                return network.restrict(n for n in network if n not in lost)
+            return network.restrict(live).with_slots({n: s for n, s in live.items() if n in network})
+        network = saga_graphs.Network(default_bandwidth=self._default_bandwidth)
+        for name, slots in sorted(live.items()):
+            network.add_node(name, slots=slots)
+        return network
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _topology_spec(self) -> Mapping[str, Any] | None:
+        if self._topology is None:
+            return None
+        spec: Mapping[str, Any] = self._topology.to_network_spec()
+        return spec
+
+    def _topology_names(self) -> set[str]:
+        spec = self._topology_spec() if self._topology is not None else None
+        if spec is None:
+            return set()
+        return {str(n["name"]) for n in spec.get("nodes", ()) if isinstance(n, Mapping)}
+
+    def _emit(self, event: NetworkEvent) -> None:
+        if self._listener is not None:
+            self._listener(event)
+
+    def _on_executor_change(self, change: Any) -> None:
+        kind, node = getattr(change, "kind", None), getattr(change, "node", None)
+        name = getattr(node, "name", node)
+        if not isinstance(name, str) or kind not in ("joined", "lost"):
+            return
+        with self._lock:
+            if kind == "joined":
+                self._live[name] = int(getattr(node, "slots", 1) or 1)
+            else:
+                self._live.pop(name, None)
+            if name in self._source_lost:
+                return  # the cluster took the node away: a pool coming or going changes nothing
+        self._emit(
+            NetworkEvent(
+                kind, name, "worker pool " + ("registered" if kind == "joined" else "lost"), "executor"
+            )
+        )
+
+    def _on_source_event(self, event: NetworkEvent) -> None:
+        if event.kind in ("joined", "lost"):
+            with self._lock:
+                (self._source_lost.discard if event.kind == "joined" else self._source_lost.add)(event.node)
+        self._emit(event)

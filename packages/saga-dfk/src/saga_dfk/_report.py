@@ -24,7 +24,7 @@ from ._errors import InvalidReportError
 if TYPE_CHECKING:
     from parsl_affinity_htex import RunRecord
 
-    from ._dfk import TaskAssignment, _SagaTask
+    from ._records import PlannedTask, TaskAssignment
 
 __all__ = [
     "ACTUAL_MAKESPAN_DEFINITION",
@@ -100,33 +100,42 @@ def describe_planned_span(
 
 def build_report(
     *,
-    tasks: Sequence[_SagaTask],
+    tasks: Sequence[PlannedTask],
     rounds: Sequence[Mapping[str, Any]],
     network: Mapping[str, Any] | None,
     scheduler: str | Sequence[str],
     planning: str,
     t0: float | None,
     lost_nodes: Sequence[str],
+    rounds_total: int | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the report from the kernel's bookkeeping."""
+    """Assemble the report from the task records (``rounds``: the latest round summaries kept,
+    ``rounds_total`` how many rounds ran in all; ``calibration``: the node and function factors learned)."""
     rows: list[dict[str, Any]] = []
     planned_runs: list[TaskAssignment] = []
     actual_runs: list[RunRecord] = []
     on_node = 0
     compared = 0
     off_plan: list[int] = []
+    opted_out = 0
     for st in sorted(tasks, key=lambda t: t.tid):
+        if st.opted_out:  # stock placement: nothing planned to compare with (counted, not listed)
+            opted_out += 1
+            continue
         a, r = st.assignment, st.actual
         if a is not None:
             planned_runs.append(a)
         if r is not None:
             actual_runs.append(r)
-        status = st.record["status"].name if "status" in st.record else None
-        failure = st.failure if st.failure is not None else st.error  # the task's error, or planning's
+        status = st.status
+        if status is None and st.record is not None and "status" in st.record:
+            status = st.record["status"].name
+        failure = st.failure if st.failure is not None else error_info(st.error)  # the task's, or planning's
         outcome = _OUTCOMES.get(str(status), "failed" if failure is not None else "not_finished")
         if outcome == "done" and failure is not None:
             outcome = "failed"
-        if outcome == "failed" and type(failure).__name__ == "DependencyError":
+        if outcome == "failed" and failure is not None and failure.get("type") == "DependencyError":
             outcome = "dep_failed"
         if a is not None and r is not None:
             compared += 1
@@ -142,11 +151,12 @@ def build_report(
                 "parents": list(st.parents),
                 "planned": asdict(a) if a is not None else None,
                 "actual": asdict(r) if r is not None else None,
-                "replanned": list(st.replans),
+                "replanned": list(st.replans or ()),
                 "label": st.label,
                 "status": status,
                 "outcome": outcome,
-                "error": error_info(failure),
+                "error": failure,
+                "output_bytes": st.output_bytes,
             }
         )
     planned = saga_graphs.span(planned_runs)
@@ -159,6 +169,9 @@ def build_report(
         "t0": t0,
         "network": dict(network) if network is not None else None,
         "rounds": [dict(r) for r in rounds],
+        "opted_out_tasks": opted_out,
+        "rounds_total": rounds_total if rounds_total is not None else len(rounds),
+        "calibration": dict(calibration or {}),
         "lost_nodes": list(lost_nodes),
         "planned_makespan": planned,
         "planned_makespan_covers": {

@@ -34,8 +34,8 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
     ),
     f"{_DFK}.submit": (
         "02bb7f91fb48a9e7b41956c39e430cea52078b1de12d844e920b964587f72417",
-        "relied on (not overridden): calls launch_if_ready last; an app's default resource specification is one "
-        "dict shared by all its calls",
+        f"overridden by {_OURS}.submit (checks a caller's hard pin, then calls it); calls launch_if_ready last; "
+        "an app's default resource specification is one dict shared by all its calls",
     ),
     f"{_DFK}.launch_if_ready": (
         "dd522a19e92ae0070f4ff2553b0873081f8cc4adf9d4aa0e8dd4f7009559842f",
@@ -43,7 +43,8 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
     ),
     f"{_DFK}._launch_if_ready_async": (
         "dad5556f8de6d557a8fb90766b3f451f1dde7ff324ef9e0b67adf76449b823a2",
-        "relied on: takes task_record['task_launch_lock'] (which our re-planning also takes) and calls launch_task",
+        "relied on: runs in the one Task-Launch thread (_task_launch_pool), which our dispatch also uses, and "
+        "calls launch_task; our re-planning never takes task_launch_lock",
     ),
     f"{_DFK}.launch_task": (
         "06277e6992ca5614604e15decfb04c873ce9dcd2cb25d5a79cfbb084f27ce4fa",
@@ -59,7 +60,12 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
     ),
     f"{_DFK}.cleanup": (
         "7095d85f7f94f6b6df7267b998248ac6da008062a192256464c80bacb1c4f111",
-        f"overridden by {_OURS}.cleanup (releases held tasks, then calls it); sets cleanup_called",
+        f"overridden by {_OURS}.cleanup (fails held tasks, then calls it); sets cleanup_called; shuts "
+        "_task_launch_pool down",
+    ),
+    f"{_DFK}._complete_task_exception": (
+        "4b6b9573b238162e04a6893ab72ba4529b3eb08386616b3ef5827abc1829c9f6",
+        f"called by {_OURS}._fail: a task saga-dfk cannot plan fails as final, without spending Parsl retries",
     ),
     "parsl.dataflow.dflow.DataFlowKernelLoader.load": (
         "d71bd8c4c06be03a749aa0842e385cfcff80b686e252357421c607157bc48193",
@@ -70,8 +76,9 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
 SOURCES: Final[dict[str, tuple[str, str]]] = {}
 
 ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {
-    f"{_DFK}.__init__": ("cleanup_called", "executors"),
-    f"{_DFK}.cleanup": ("cleanup_called",),
+    f"{_DFK}.__init__": ("cleanup_called", "executors", "_task_launch_pool"),
+    f"{_DFK}.cleanup": ("cleanup_called", "_task_launch_pool"),
+    f"{_DFK}._complete_task_exception": ("memoizer", "wipe_task"),
     "parsl.dataflow.dflow.DataFlowKernelLoader.load": ("_dfk",),
 }
 

@@ -12,7 +12,9 @@ from ._errors import (
     InvalidSagaConfigError,
     InvalidTaskHintError,
     NoPlannableExecutorError,
+    PlanningCancelledError,
     SagaDfkError,
+    UnknownPinnedNodeError,
 )
 
 __all__ = [
@@ -21,5 +23,7 @@ __all__ = [
     "InvalidSagaConfigError",
     "InvalidTaskHintError",
     "NoPlannableExecutorError",
+    "PlanningCancelledError",
     "SagaDfkError",
+    "UnknownPinnedNodeError",
 ]

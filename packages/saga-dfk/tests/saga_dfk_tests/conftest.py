@@ -117,6 +117,14 @@ def make_apps() -> Any:
     def fail(message: str) -> int:
         raise ValueError(message)
 
+    def pinned_task(seconds: float = 0.0, parsl_resource_specification: dict[str, Any] = {}) -> str:  # noqa: B006
+        import time as _time
+
+        from parsl_affinity_htex import current_node
+
+        _time.sleep(seconds)
+        return current_node()
+
     node_app = python_app(node_task)
     add_app = python_app(add)
 
@@ -125,6 +133,7 @@ def make_apps() -> Any:
 
     return SimpleNamespace(
         node_task=node_app,
+        pinned_task=python_app(pinned_task),
         add=add_app,
         fail=python_app(fail),
         fan_out=join_app(fan_out),

@@ -165,7 +165,7 @@ def test_network_from_a_kubernetes_topology(tmp_path: Path, loaded: list[Any]) -
     )
     dfk = saga_dfk.load(cfg)
     loaded.append(dfk)
-    network = dfk._live_network()
+    network = dfk._cluster.network()
     assert list(network) == ["w1", "w2", "w3"]
     assert [network.nodes[n].slots for n in network] == [4, 2, 2]
     bw = network.links

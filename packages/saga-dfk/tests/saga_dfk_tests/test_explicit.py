@@ -111,10 +111,10 @@ def test_diamond_follows_the_plan_and_splits_t2_t3(
     for key, fut in futures.items():
         run = fut.task_record["exec_fu"].run_record
         assert isinstance(run, RunRecord) and run.node == ran[key]
-        assert dfk._saga_tasks[fut.tid].actual == run.relative_to(t0)
+        assert dfk._records.get(fut.tid).actual == run.relative_to(t0)
         runs[key] = run
     assert saga_graphs.span(runs.values()) == pytest.approx(
-        saga_graphs.span(dfk._saga_tasks[f.tid].actual for f in futures.values())
+        saga_graphs.span(dfk._records.get(f.tid).actual for f in futures.values())
     )
     assert (saga_graphs.span(runs.values()) or 0.0) >= 0.5 + 2.0 + 0.5  # t1 -> t2 -> t4: critical path
     # reality feeds the cost model: the observed durations are the sleeps, measured on the workers
@@ -141,7 +141,7 @@ def test_data_futures_become_dependencies(kernel: Any, tmp_path: Path) -> None:
     consumer = python_app(read)(inputs=[producer.outputs[0]])
     dfk.execute()
     assert consumer.result(timeout=120) == 42
-    assert dfk._saga_tasks[consumer.tid].parents == (producer.tid,)
+    assert dfk._records.get(consumer.tid).parents == (producer.tid,)
     plans = dfk.saga_assignments
     assert plans[consumer.tid].start >= plans[producer.tid].end - 1e-9
 
@@ -200,7 +200,7 @@ def test_join_app_inner_tasks_are_planned(kernel: Any, apps: Any) -> None:
     outer = apps.fan_out(5)
     inner_results = outer.result(timeout=120)  # inner tasks appear at run time: planned in automatic rounds
     assert len(inner_results) == 5
-    inner = [t for t in dfk._saga_tasks.values() if t.func_name == "node_task" and t.dynamic]
+    inner = [t for t in dfk._records.values() if t.func_name == "node_task" and t.dynamic]
     assert len(inner) >= 5
     for task in inner:
         assert task.tid in dfk.saga_assignments

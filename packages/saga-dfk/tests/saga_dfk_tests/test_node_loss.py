@@ -43,9 +43,10 @@ def test_killing_a_pool_replans_its_tasks(tmp_path: Any) -> None:
     rows = {row["id"]: row for row in report["tasks"]}
     replanned = report["replanned_tasks"]
     assert replanned, "tasks planned on node-c must have been re-planned"
+    # a loss re-plans every task not dispatched yet: those on node-c move off it, others may move too
+    assert any(m["from"] == "node-c" for tid in replanned for m in rows[tid]["replanned"])
     for tid in replanned:
         row = rows[tid]
-        assert row["replanned"][0]["from"] == "node-c"
         assert row["planned"]["node"] != "node-c"
         assert row["actual"]["node"] == row["planned"]["node"]
     # everything that was planned on node-c either finished there before the kill or was re-planned

@@ -16,7 +16,9 @@ ERRORS = {
     "InvalidSagaConfigError",
     "InvalidTaskHintError",
     "NoPlannableExecutorError",
+    "PlanningCancelledError",
     "SagaDfkError",
+    "UnknownPinnedNodeError",
 }
 
 
@@ -46,3 +48,15 @@ def test_errors_live_in_the_errors_namespace_only() -> None:
 
 def test_version_is_the_installed_metadata_or_the_build_files(tmp_path: Path) -> None:
     assert_version_matches(saga_dfk, "saga-dfk", Path(__file__).resolve().parents[2] / "BUILD", tmp_path)
+
+
+def test_the_affinity_executor_satisfies_the_executor_protocols() -> None:
+    """parsl-affinity-htex never imports saga-dfk; it has what saga-dfk needs by shape alone."""
+    from parsl_affinity_htex import LocalVirtualCluster
+
+    executor = LocalVirtualCluster({"node-a": 1}).executor(encrypted=False)
+    assert isinstance(executor, saga_dfk.ReportsConnectedNodes)
+    assert isinstance(executor, saga_dfk.ReportsNodeChanges)
+    assert isinstance(executor, saga_dfk.AnnouncesExpectedNodes)
+    expected = executor.expected_nodes()
+    assert expected.names == frozenset({"node-a"}) and expected.count == 1

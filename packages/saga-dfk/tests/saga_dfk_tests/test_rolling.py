@@ -50,7 +50,7 @@ def test_random_dag_of_200_tasks_runs_on_plan(kernel: SagaDataFlowKernel, apps: 
         if node != dfk.saga_assignments[f.tid].node
     ]
     assert off_plan == []
-    rounds = dfk._rounds[rounds_before:]
+    rounds = list(dfk._rounds)[rounds_before:]
     assert sum(r["tasks"] for r in rounds) == 200
     # round_threshold=50: a burst of 200 submissions is cut into several rounds
     assert len(rounds) >= 2
@@ -65,7 +65,7 @@ def test_later_rounds_build_on_the_placed_schedule(kernel: SagaDataFlowKernel, a
     slow_plans = [dfk.saga_assignments[f.tid] for f in slow]
     late_plan = dfk.saga_assignments[late.tid]
     assert late_plan.round > max(p.round for p in slow_plans)
-    late_round = next(r for r in dfk._rounds if r["round"] == late_plan.round)
+    late_round = next(r for r in list(dfk._rounds) if r["round"] == late_plan.round)
     assert late_round["fixed"] >= 1, "the late round must start from the placed, unfinished slow tasks"
     # every slot was busy with a fixed task, so the late task is planned after one of them ends
     assert late_plan.start >= min(p.end for p in slow_plans) - 1e-6
@@ -79,7 +79,7 @@ def test_join_app_inner_tasks_are_planned(kernel: SagaDataFlowKernel, apps: Any)
     outer = apps.fan_out(6)
     results = outer.result(timeout=120)
     assert len(results) == 6
-    new = [t for t in dfk._saga_tasks.values() if t.tid not in before and t.func_name == "node_task"]
+    new = [t for t in dfk._records.values() if t.tid not in before and t.func_name == "node_task"]
     assert len(new) == 6
     for task in new:
         assert task.tid in dfk.saga_assignments

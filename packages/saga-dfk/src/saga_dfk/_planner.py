@@ -1,0 +1,273 @@
+"""The round planner: one SAGA call for the tasks not dispatched yet, around the work that is.
+
+It is given everything it needs (the tasks, the network, the cost model, the clock reading) and returns
+placements; it calls nothing back, tags nothing, releases nothing. The kernel decides when a round runs
+(a burst of submissions settled, a node joined or was lost, the cluster drifted from the plan) and
+applies the result.
+
+A round's graph:
+
+* the **batch** -- every task the round may place: new held tasks and every task planned earlier but not
+  dispatched yet (so a node that joins gets work, and a node that falls behind sheds it);
+* **running work** -- dispatched, unfinished tasks, fixed on their node and packed onto its slots from
+  ``now`` with their (calibrated) durations: the load the batch must plan around;
+* **opted-out work** -- unfinished tasks that run under stock placement, when a batch task depends on
+  them: in the graph so their children do not start early, placed nowhere (their node is not ours to
+  choose);
+* **pins** -- a caller's ``{"node": ...}`` is a constraint (``saga_graphs.plan(pinned=...)``).
+
+:class:`Calibration` is what finished tasks taught: per node a slowdown factor and per function a cost
+factor (actual over planned duration, fitted by alternating medians), applied to the next rounds, and
+:func:`overdue_nodes` says which nodes are behind the plan by more than the drift thresholds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import statistics
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import saga_graphs
+
+from ._hints import resolve_cost, resolve_output_size
+from ._log import kv
+from ._records import PlannedTask
+
+__all__ = ["Calibration", "RoundPlan", "overdue_nodes", "plan_round"]
+
+log = logging.getLogger(__name__)
+
+#: a factor closer to 1 than this is noise, not drift
+_SIGNIFICANT = 1.2
+#: observations a factor needs before it is trusted
+_MIN_SAMPLES = 3
+
+
+@dataclass
+class RoundPlan:
+    """What a round decided: ``placements`` by task id (batch tasks only), and how."""
+
+    placements: dict[int, saga_graphs.Placement]
+    scheduler: str
+    predicted_makespan: float
+    portfolio: dict[str, float | str]
+    nodes: list[str]
+    fixed: int
+    seconds: float
+    unplanned_pins: list[int] = field(default_factory=list)  # hard pins to nodes without a pool now
+
+
+class Calibration:
+    """Per node a slowdown, per function a cost factor, learned from finished tasks' real durations.
+
+    Each observation is a task's *total* factor: its actual duration over the duration the plan gave it,
+    times the factors already applied when it was planned (so what was learned is not learned twice).
+    ``learn_functions=False`` leaves costs to a cost model that learns them itself (LearnedCostModel).
+    Memory is bounded: the last ``window`` observations per node and per function.
+    """
+
+    def __init__(self, *, learn_functions: bool = True, window: int = 64) -> None:
+        self.learn_functions = learn_functions
+        self._lock = threading.Lock()
+        self._samples: deque[tuple[str, str, float]] = deque(maxlen=window * 16)
+        self._node: dict[str, float] = {}
+        self._func: dict[str, float] = {}
+        self._dirty = False
+
+    def observe(self, node: str, func: str, planned: float, actual: float, applied: float = 1.0) -> None:
+        """One finished task: ``planned`` and ``actual`` seconds, ``applied`` the factor its plan already
+        had (``node_factor * function_factor`` when it was planned, not now: else a refit in between
+        would be counted twice)."""
+        if planned <= 1e-6 or actual <= 0 or not math.isfinite(actual):
+            return
+        with self._lock:
+            self._samples.append((node, func, applied * actual / planned))
+            self._dirty = True
+
+    def node_factor(self, node: str) -> float:
+        """How many times slower than its declared speed the node runs (1.0: as declared)."""
+        return self._node.get(node, 1.0)
+
+    def function_factor(self, func: str) -> float:
+        """How many times more work the function is than its cost says (1.0: as declared)."""
+        return self._func.get(func, 1.0)
+
+    @property
+    def factors(self) -> dict[str, dict[str, float]]:
+        return {"nodes": dict(self._node), "functions": dict(self._func)}
+
+    def fit(self) -> bool:
+        """Refit from the observations; True when a factor changed noticeably."""
+        with self._lock:
+            if not self._dirty:
+                return False
+            self._dirty = False
+            samples = list(self._samples)
+        node_f: dict[str, float] = defaultdict(lambda: 1.0)
+        func_f: dict[str, float] = defaultdict(lambda: 1.0)
+        by_func: dict[str, list[float]] = {}
+        for _ in range(3):  # alternating medians: enough to separate "slow node" from "costly function"
+            if self.learn_functions:
+                by_func = defaultdict(list)
+                for node, func, total in samples:
+                    by_func[func].append(total / node_f[node])
+                func_f = defaultdict(
+                    lambda: 1.0,
+                    {f: statistics.median(v) for f, v in by_func.items() if len(v) >= _MIN_SAMPLES},
+                )
+            by_node: dict[str, list[float]] = defaultdict(list)
+            for node, func, total in samples:
+                if self.learn_functions and len(by_func.get(func, ())) < _MIN_SAMPLES:
+                    continue  # a function seen too rarely to tell its cost from its node's speed
+                by_node[node].append(total / func_f[func])
+            node_f = defaultdict(
+                lambda: 1.0, {n: statistics.median(v) for n, v in by_node.items() if len(v) >= _MIN_SAMPLES}
+            )
+        new_node = {n: f for n, f in node_f.items() if max(f, 1 / f) >= _SIGNIFICANT}
+        new_func = {k: f for k, f in func_f.items() if max(f, 1 / f) >= _SIGNIFICANT}
+        changed = _changed(self._node, new_node) or _changed(self._func, new_func)
+        self._node, self._func = new_node, new_func
+        return changed
+
+
+def _changed(old: Mapping[str, float], new: Mapping[str, float]) -> bool:
+    for key in set(old) | set(new):
+        a, b = old.get(key, 1.0), new.get(key, 1.0)
+        if max(a / b, b / a) >= 1.1:
+            return True
+    return False
+
+
+def overdue_nodes(
+    tasks: Iterable[PlannedTask], now: float, *, relative: float, absolute: float
+) -> dict[str, float]:
+    """Nodes behind the plan: node -> seconds its most overdue unfinished task is past its planned end,
+    when that is more than ``absolute`` seconds and more than ``relative`` times the task's planned
+    duration (both must hold: a long task a little late and a short task a lot late are both fine)."""
+    behind: dict[str, float] = {}
+    for t in tasks:
+        a = t.assignment
+        if a is None or t.done or t.opted_out:
+            continue
+        lag = now - a.end
+        if lag > absolute and lag > relative * max(a.end - a.start, 1e-9):
+            behind[a.node] = max(behind.get(a.node, 0.0), lag)
+    return behind
+
+
+def _calibrated(network: saga_graphs.Network, calibration: Calibration) -> saga_graphs.Network:
+    if not any(calibration.node_factor(n) != 1.0 for n in network):
+        return network
+    spec = network.to_spec()
+    for node in spec["nodes"]:
+        node["speed"] = float(node.get("speed", 1.0)) / calibration.node_factor(str(node["name"]))
+    return saga_graphs.Network.from_spec(spec)
+
+
+def plan_round(
+    *,
+    batch: Sequence[PlannedTask],
+    running: Sequence[PlannedTask],
+    lookup: Callable[[int], PlannedTask | None],
+    network: saga_graphs.Network,
+    cost_model: saga_graphs.CostModel,
+    calibration: Calibration,
+    scheduler: str | Sequence[str],
+    time_budget: float,
+    now: float,
+) -> RoundPlan:
+    """Plan ``batch`` on ``network`` from ``now`` on, around ``running`` (see the module docstring).
+    Raises saga_graphs' errors (an empty network, a scheduler failure)."""
+    started = time.perf_counter()
+    net = _calibrated(network, calibration)
+    nodes = net.nodes
+
+    def cost(t: PlannedTask) -> float:
+        return resolve_cost(cost_model, t.hints, t.func_name, t.tid) * calibration.function_factor(
+            t.func_name
+        )
+
+    graph = saga_graphs.TaskGraph()
+    fixed: dict[str, saga_graphs.Placement] = {}
+    # running work, packed per node from now (dispatched tasks are ready: they start when a slot frees)
+    by_node: dict[str, list[PlannedTask]] = defaultdict(list)
+    for t in running:
+        if t.assignment is not None and t.assignment.node in nodes:
+            by_node[t.assignment.node].append(t)
+    for node, tasks in by_node.items():
+        free = [(now, s) for s in range(nodes[node].slots)]
+        heapq.heapify(free)
+        speed = net.speed(node)
+        for t in sorted(tasks, key=lambda x: (x.assignment.start if x.assignment else 0.0, x.tid)):
+            at, slot = heapq.heappop(free)
+            c = cost(t)
+            end = at + c / speed
+            graph.add_task(t.name, c)
+            fixed[t.name] = saga_graphs.Placement(t.name, node, slot, at, end)
+            heapq.heappush(free, (end, slot))
+
+    unplanned_pins: list[int] = []
+    pinned: dict[str, str] = {}
+    planned: list[PlannedTask] = []
+    for t in batch:
+        if t.pin is not None and t.pin.node not in nodes:
+            if t.pin.hard:
+                unplanned_pins.append(t.tid)  # its node has no pool now: the executor's affinity decides
+                continue
+        elif t.pin is not None:
+            pinned[t.name] = t.pin.node
+        graph.add_task(t.name, cost(t))
+        planned.append(t)
+    # dependencies: batch tasks on batch, running or opted-out parents (finished parents' data is there)
+    for t in planned:
+        for pid in t.parents:
+            parent = lookup(pid)
+            if parent is None or parent.done:
+                continue
+            if parent.name not in graph.tasks:
+                if not parent.opted_out:
+                    continue  # a hard pin left out, or a parent gone elsewhere: nothing to wait for here
+                graph.add_task(parent.name, cost(parent))
+            size = resolve_output_size(cost_model, parent.hints, parent.func_name, parent.tid)
+            graph.add_dependency(parent.name, t.name, size=size)
+    if not planned:
+        return RoundPlan({}, "", 0.0, {}, list(net), len(fixed), 0.0, unplanned_pins)
+    schedule = saga_graphs.plan(
+        graph,
+        net,
+        scheduler,
+        time_budget=time_budget,
+        fixed=saga_graphs.Schedule(fixed, "fixed") if fixed else None,
+        min_start_time=now,
+        pinned=pinned or None,
+    )
+    placements = {t.tid: schedule.placements[t.name] for t in planned}
+    seconds = time.perf_counter() - started
+    log.debug(
+        "round.planned %s",
+        kv(
+            tasks=len(planned),
+            fixed=len(fixed),
+            nodes=len(net),
+            pinned=len(pinned),
+            seconds=round(seconds, 4),
+        ),
+    )
+    portfolio: dict[str, Any] = dict(schedule.portfolio)
+    return RoundPlan(
+        placements,
+        schedule.scheduler,
+        float(schedule.makespan),
+        portfolio,
+        list(net),
+        len(fixed),
+        seconds,
+        unplanned_pins,
+    )
