@@ -5,6 +5,7 @@ The kernel is the thin part that hooks Parsl; the rest stands apart and is calle
 * :mod:`._records` -- what each task was planned and did (the report and the progress line read these);
 * :mod:`._network_source` -- :class:`ClusterView`, the cluster as the planner sees it (executor, topology or
   static spec, network source): it reports joins and losses, plans nothing;
+* :mod:`._dispatch` -- the per-node dispatch window (ready tasks wait there, movable by a re-plan);
 * :mod:`._planner` -- one round: the tasks not dispatched yet, around the running work, with the caller's
   pins and what finished tasks taught (calibration); returns placements and calls nothing back.
 
@@ -23,7 +24,6 @@ wakes when submissions settle, when somebody waits on a held task, on node joins
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 import math
@@ -48,6 +48,7 @@ import saga_graphs
 from parsl_affinity_htex import RunRecord
 
 from ._config import SagaConfig
+from ._dispatch import NodeQueues
 from ._errors import (
     EmptyTopologyError,
     InvalidTaskHintError,
@@ -56,6 +57,7 @@ from ._errors import (
     UnknownPinnedNodeError,
 )
 from ._hints import split_hints
+from ._live import LiveView
 from ._log import kv
 from ._network_source import ClusterView, NetworkEvent
 from ._parsl_log import ParslLogBridge
@@ -185,9 +187,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._rounds: deque[dict[str, Any]] = deque(maxlen=MAX_ROUNDS_KEPT)
         self._triggers: list[str] = []  # why the next round must re-plan (joins, losses, drift)
         self._failed: deque[tuple[PlannedTask, BaseException]] = deque()  # to fail without a Parsl retry
-        self._queues: dict[str, list[tuple[float, int, PlannedTask]]] = {}  # node -> ready tasks by priority
-        self._in_flight: dict[str, int] = {}
-        self._dispatched_to: dict[int, str] = {}
+        self._queues = NodeQueues(config.dispatch_window, self._node_slots_now)
         self._last_submit = time.monotonic()
         self._started = time.monotonic()
         self._last_drift_round = 0.0
@@ -211,9 +211,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._calibration = Calibration(
             learn_functions=not isinstance(config.cost_model, saga_graphs.LearnedCostModel)
         )
-        self._live_stop = threading.Event()
-        self._live_thread: threading.Thread | None = None
-        self._progress_shown = False
+        self._live: LiveView | None = None
         self._parsl_log = ParslLogBridge()  # our loggers join Parsl's parsl.log handler (add_executors)
         super().__init__(config)
         self._parsl_log.attach()  # no-op if add_executors did it already
@@ -232,9 +230,15 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._planner = threading.Thread(target=self._planner_loop, name="saga-planner", daemon=True)
         self._planner.start()
         threading.Thread(target=self._warm_up_planner, name="saga-warm-up", daemon=True).start()
-        if self.saga_live_report_path is not None or (config.progress and _stderr_is_tty()):
-            self._live_thread = threading.Thread(target=self._live_loop, name="saga-live", daemon=True)
-            self._live_thread.start()
+        show = config.progress and _stderr_is_tty()
+        if self.saga_live_report_path is not None or show:
+            self._live = LiveView(
+                self.progress_line,
+                self.write_live_report if self.saga_live_report_path is not None else None,
+                interval=config.live_report_interval or 2.0,
+                show_line=show,
+            )
+            self._live.start()
         log.info(
             "saga.loaded %s",
             kv(
@@ -373,7 +377,8 @@ class SagaDataFlowKernel(DataFlowKernel):
                     PlanningCancelledError("the kernel was cleaned up before this task was dispatched")
                 )
         super().cleanup()
-        self._stop_live_view()
+        if self._live is not None:
+            self._live.stop()
         if self.saga_report_path:
             self.write_report(self.saga_report_path)
         if self.saga_live_report_path is not None:
@@ -505,45 +510,18 @@ class SagaDataFlowKernel(DataFlowKernel):
             self._wake.set()
 
     # ------------------------------------------------------------------ dispatch
-    def _window(self, node: str) -> int:
-        slots = self._cluster.live().get(node) or (
-            self._network.nodes[node].slots if self._network and node in self._network else 1
+    def _node_slots_now(self, node: str) -> int:
+        network = self._network
+        return self._cluster.live().get(node) or (
+            network.nodes[node].slots if network is not None and node in network else 1
         )
-        window = self._saga_config.dispatch_window
-        return math.inf if window is None else max(1, int(math.ceil(window * slots)))  # type: ignore[return-value]
 
     def _enqueue(self, task: PlannedTask) -> None:
-        assert task.assignment is not None
-        heapq.heappush(
-            self._queues.setdefault(task.assignment.node, []), (task.assignment.start, task.tid, task)
-        )
+        self._queues.push(task)
 
     def _take_dispatchable(self, nodes: Sequence[str] | None = None) -> list[PlannedTask]:
         """Ready tasks that fit their node's window, marked dispatched (under the lock)."""
-        out: list[PlannedTask] = []
-        for node in list(nodes if nodes is not None else self._queues):
-            queue = self._queues.get(node)
-            if not queue:
-                continue
-            room = self._window(node) - self._in_flight.get(node, 0)
-            while queue and room > 0:
-                start, _tid, task = heapq.heappop(queue)
-                a = task.assignment
-                if (
-                    task.dispatched
-                    or task.done
-                    or not task.ready
-                    or a is None
-                    or a.node != node
-                    or a.start != start
-                ):
-                    continue  # stale entry: re-planned (it has a newer entry) or already gone
-                task.dispatched = True
-                self._in_flight[node] = self._in_flight.get(node, 0) + 1
-                self._dispatched_to[task.tid] = node
-                out.append(task)
-                room -= 1
-        return out
+        return self._queues.take(nodes)
 
     def _dispatch(self, tasks: Sequence[PlannedTask]) -> None:
         """Hand tasks to the executor (upstream launch_task: memoization, monitoring, submit)."""
@@ -577,13 +555,9 @@ class SagaDataFlowKernel(DataFlowKernel):
     def _settle(self, task: PlannedTask) -> list[PlannedTask]:
         """A dispatched try ended: free its place in the window; what may go next (under the lock)."""
         with self._lock:
-            task.dispatched = False
             task.ready = False  # the try ended; a Parsl retry calls launch_task again
-            node = self._dispatched_to.pop(task.tid, None)
-            if node is None:
-                return []
-            self._in_flight[node] = max(0, self._in_flight.get(node, 1) - 1)
-            return self._take_dispatchable([node])
+            node = self._queues.settle(task)
+            return [] if node is None else self._take_dispatchable([node])
 
     # ------------------------------------------------------------------ outcomes
     def _on_exec_done(self, task: PlannedTask, proxy: _RunFuture, fut: Future) -> None:
@@ -1176,33 +1150,6 @@ class SagaDataFlowKernel(DataFlowKernel):
         network = self._network
         slots = {name: network.nodes[name].slots for name in network} if network is not None else {}
         return live_view(report, self.progress(), target, final=final, nodes=slots)
-
-    def _live_loop(self) -> None:
-        """The live view: the progress line (terminal only) and the live HTML page, every few seconds."""
-        cfg = self._saga_config
-        show = cfg.progress and _stderr_is_tty()
-        interval = cfg.live_report_interval or 2.0
-        period = min(interval, 0.5) if show else interval
-        last_html = 0.0
-        while not self._live_stop.wait(period):
-            try:
-                if show and len(self._records):
-                    sys.stderr.write("\r" + self.progress_line() + "\x1b[K")
-                    sys.stderr.flush()
-                    self._progress_shown = True
-                if self.saga_live_report_path is not None and time.monotonic() - last_html >= interval:
-                    last_html = time.monotonic()
-                    self.write_live_report()
-            except Exception as exc:  # the view must never break the run
-                log.debug("saga.live_view_failed %s", kv(error=repr(exc)))
-
-    def _stop_live_view(self) -> None:
-        self._live_stop.set()
-        if self._live_thread is not None:
-            self._live_thread.join(timeout=10)
-        if self._progress_shown:
-            sys.stderr.write("\r" + self.progress_line() + "\x1b[K\n")
-            sys.stderr.flush()
 
     def _write_monitoring_placements(self) -> None:
         """With Parsl monitoring on, add planned and actual node per task to its database (``saga_task``

@@ -1,14 +1,21 @@
-"""The live counts of a run (``dfk.progress()``) and their one-line rendering, read from the records."""
+"""What a person watching the run sees: live counts (``dfk.progress()``) read from the records, their
+one-line rendering, and the thread that redraws the line on a terminal and rewrites the live HTML page."""
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ._log import kv
 from ._records import PlannedTask
 
-__all__ = ["progress", "progress_line"]
+__all__ = ["LiveView", "progress", "progress_line"]
+
+log = logging.getLogger(__name__)
 
 
 def progress(tasks: Iterable[PlannedTask], held: int, t0: float | None) -> dict[str, Any]:
@@ -69,3 +76,50 @@ def progress_line(p: Mapping[str, Any]) -> str:
         f"saga: {p['done']}/{p['total']} done, {p['running']} running, {p['failed']} failed, "
         f"{p['planned']} planned, {p['held']} held{' | ' + per if per else ''}{clock}"
     )
+
+
+class LiveView:
+    """Redraws ``line()`` on stderr (``show_line``: only when it is a terminal) and calls ``write_page()``
+    every ``interval`` seconds while the run goes on; ``stop()`` draws the last line and ends the line."""
+
+    def __init__(
+        self,
+        line: Callable[[], str],
+        write_page: Callable[[], object] | None,
+        *,
+        interval: float,
+        show_line: bool,
+    ) -> None:
+        self._line = line
+        self._write_page = write_page
+        self._interval = interval
+        self._show = show_line
+        self._stop = threading.Event()
+        self._shown = False
+        self._thread = threading.Thread(target=self._loop, name="saga-live", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        if self._shown:
+            sys.stderr.write("\r" + self._line() + "\x1b[K\n")
+            sys.stderr.flush()
+
+    def _loop(self) -> None:
+        period = min(self._interval, 0.5) if self._show else self._interval
+        last_page = 0.0
+        while not self._stop.wait(period):
+            try:
+                if self._show:
+                    sys.stderr.write("\r" + self._line() + "\x1b[K")
+                    sys.stderr.flush()
+                    self._shown = True
+                if self._write_page is not None and time.monotonic() - last_page >= self._interval:
+                    last_page = time.monotonic()
+                    self._write_page()
+            except Exception as exc:  # the view must never break the run
+                log.debug("saga.live_view_failed %s", kv(error=repr(exc)))
