@@ -230,6 +230,10 @@ class LocalVirtualCluster:
                 f"got {type(provider_options).__name__} {provider_options!r}"
             )
         kwargs.setdefault("max_workers_per_node", max(self.nodes.values()))
+        # Every pool is a process on this machine: a lost one is noticed in seconds, not in upstream's
+        # two minutes (heartbeat_threshold=120), which would hold its tasks that long.
+        kwargs.setdefault("heartbeat_period", 2)
+        kwargs.setdefault("heartbeat_threshold", 20)
         # All pools run on this machine: loopback only. Probing every interface (upstream's default) can pick
         # an address of some other namespace's bridge that accepts the probe but not the pool's connection.
         kwargs.setdefault("address", "127.0.0.1")

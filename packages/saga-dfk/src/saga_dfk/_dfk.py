@@ -56,7 +56,7 @@ from ._errors import (
     PlanningCancelledError,
     UnknownPinnedNodeError,
 )
-from ._hints import split_hints
+from ._hints import HINT_KEYS, split_hints
 from ._live import LiveView
 from ._log import kv
 from ._network_source import ClusterView, NetworkEvent
@@ -186,11 +186,18 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._round = 0
         self._rounds: deque[dict[str, Any]] = deque(maxlen=MAX_ROUNDS_KEPT)
         self._triggers: list[str] = []  # why the next round must re-plan (joins, losses, drift)
+        # what the next round may move (tasks not dispatched yet): all of them after a join, those on
+        # lost or drifting nodes, and single tasks whose node went away under them
+        self._replan_all = False
+        self._replan_nodes: set[str] = set()
+        self._replan_tids: set[int] = set()
         self._failed: deque[tuple[PlannedTask, BaseException]] = deque()  # to fail without a Parsl retry
         self._queues = NodeQueues(config.dispatch_window, self._node_slots_now)
         self._last_submit = time.monotonic()
         self._started = time.monotonic()
         self._last_drift_round = 0.0
+        self._drift_rounds = 0
+        self._idle_drift_rounds = 0  # drift rounds in a row that moved no task
         self._round_errors: dict[int, BaseException] = {}  # task id -> planning error, for execute()
         self._network: saga_graphs.Network | None = None
         self._lost_seen: set[str] = set()
@@ -215,7 +222,14 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._parsl_log = ParslLogBridge()  # our loggers join Parsl's parsl.log handler (add_executors)
         super().__init__(config)
         self._parsl_log.attach()  # no-op if add_executors did it already
-        self._planned_label = self._choose_executor(config)
+        try:
+            self._planned_label = self._choose_executor(config)
+        except BaseException:
+            # the executors are running already: a failed load must not leave them (and their pools) behind
+            self._stopping.set()
+            DataFlowKernel.cleanup(self)
+            self._parsl_log.detach()
+            raise
         executor: Any = self.executors[self._planned_label]
         self._default_affinity = getattr(executor, "default_affinity", "hard")
         self._cluster = ClusterView(
@@ -295,16 +309,44 @@ class SagaDataFlowKernel(DataFlowKernel):
         have raises UnknownPinnedNodeError here, naming the known nodes (it would never run)."""
         kwargs = app_kwargs if app_kwargs is not None else {}
         spec = kwargs.get("parsl_resource_specification")
-        if isinstance(spec, Mapping) and spec.get(OPT_OUT_KEY, True) is not False:
-            pin = self._pin_of(spec)
-            if pin is not None and pin.hard:
-                known = self._cluster.known_names()
-                if known and pin.node not in known:
-                    raise UnknownPinnedNodeError(
-                        f"{getattr(func, '__name__', func)!r} is pinned (hard) to node {pin.node!r}, which this "
-                        f"cluster does not have; known nodes: {sorted(known)}"
-                    )
+        if (
+            isinstance(spec, Mapping)
+            and spec.get(OPT_OUT_KEY, True) is not False
+            and self._targets_planned(executors)
+        ):
+            self._check_pin(getattr(func, "__name__", repr(func)), spec)
         return super().submit(func, app_args, executors, cache, ignore_for_cache, kwargs, join)
+
+    def _targets_planned(self, executors: str | Sequence[str]) -> bool:
+        return executors == "all" or self._planned_label in (
+            [executors] if isinstance(executors, str) else executors
+        )
+
+    def _check_pin(self, name: str, spec: Mapping[str, Any]) -> None:
+        """A caller's placement, checked at the call: the executor's own spec validation (bad keys and
+        types raise its AffinitySpecError now, not at result()), then the node against the cluster."""
+        own = {k: v for k, v in spec.items() if k not in (OPT_OUT_KEY, *HINT_KEYS)}
+        if not own:
+            return
+        executor: Any = self.executors[self._planned_label]
+        validate = getattr(executor, "validate_resource_spec", None)
+        if callable(validate):
+            validate(own)
+        pin = self._pin_of(spec)
+        if pin is None:
+            return
+        known = self._cluster.known_names()
+        if not known or pin.node in known:
+            return
+        if pin.hard:
+            raise UnknownPinnedNodeError(
+                f"{name!r} is pinned (hard) to node {pin.node!r}, which this cluster does not have; "
+                f"known nodes: {sorted(known)}"
+            )
+        log.warning(
+            "task.pinned_to_unknown_node %s",
+            kv(function=name, node=pin.node, known=sorted(known), effect="soft pin: planned freely"),
+        )
 
     def launch_if_ready(self, task_record: TaskRecord) -> None:
         """Hold a planned task on its first call until a round planned it; pass everything else on."""
@@ -333,6 +375,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                 pinned_hard = task.pin is not None and task.pin.hard
                 if node is None or (not pinned_hard and not self._cluster.is_live(node)):
                     self._triggers.append(f"task {task.tid} ready for node {node}, which has no live pool")
+                    self._replan_tids.add(task.tid)
                     self._wake.set()
                 else:
                     self._enqueue(task)
@@ -577,6 +620,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                 task.ready = True  # still ready to run: the next round re-plans and dispatches it
                 node = task.assignment.node if task.assignment else None
                 self._triggers.append(f"task {task.tid}: {type(exc).__name__} on {node}")
+                self._replan_tids.add(task.tid)
             self._wake.set()
             self._dispatch_later(nxt)
             return
@@ -667,6 +711,10 @@ class SagaDataFlowKernel(DataFlowKernel):
             self._triggers.append(
                 f"node {event.node} {event.kind}" + (f": {event.reason}" if event.reason else "")
             )
+            if event.kind == "joined":
+                self._replan_all = True
+            else:
+                self._replan_nodes.add(event.node)
         self._wake.set()
 
     def _wait_for_cluster(self) -> None:
@@ -769,7 +817,8 @@ class SagaDataFlowKernel(DataFlowKernel):
         return None, max(0.005, min(_TICK, cfg.settle_window - quiet))
 
     def _run_round(self, reason: str) -> None:
-        """Plan the held tasks and every task not dispatched yet; tag, queue and release them."""
+        """Plan the held tasks (and, after a join, a loss or drift, the tasks not dispatched yet that the
+        round may move) around the rest; tag, queue and release them."""
         cfg = self._saga_config
         first = self._t0 is None
         if first:
@@ -780,12 +829,10 @@ class SagaDataFlowKernel(DataFlowKernel):
             self._in_round = frozenset(t.tid for t in new)
             self._triggers.clear()
             self._go.clear()
-            movable = any(
-                not t.dispatched and (t.ready or t.assignment is not None)
-                for t in self._records.open.values()
-                if not t.opted_out
-            )
-        if not new and not movable:
+            replan_all, replan_nodes, replan_tids = self._replan_all, self._replan_nodes, self._replan_tids
+            self._replan_all, self._replan_nodes, self._replan_tids = False, set(), set()
+            moving = replan_all or bool(replan_nodes) or bool(replan_tids)
+        if not new and not moving:
             self._notify_round()
             return
         try:
@@ -804,16 +851,29 @@ class SagaDataFlowKernel(DataFlowKernel):
         with self._lock:
             new = [t for t in new if t.tid in self._records.held]
             open_tasks = list(self._records.open.values())
-            replan = [
+            replan: list[PlannedTask] = []
+            if moving:
+                live = self._cluster.live() if self._cluster.reports_nodes else None
+                for t in open_tasks:
+                    if not t.released or t.dispatched or t.opted_out or t.error is not None:
+                        continue
+                    a = t.assignment
+                    if a is None and not t.ready:
+                        continue
+                    if (
+                        replan_all
+                        or t.tid in replan_tids
+                        or a is None
+                        or a.node in replan_nodes
+                        or (live is not None and a.node not in live)
+                    ):
+                        replan.append(t)
+            moved_ids = {t.tid for t in replan}
+            fixed = [
                 t
                 for t in open_tasks
-                if t.released
-                and not t.dispatched
-                and not t.opted_out
-                and t.error is None
-                and (t.assignment is not None or t.ready)
+                if t.assignment is not None and not t.opted_out and t.tid not in moved_ids
             ]
-            running = [t for t in open_tasks if t.dispatched and not t.opted_out]
             now = 0.0 if first else self._now()
             self._round += 1
             round_no = self._round
@@ -824,7 +884,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         try:
             result = plan_round(
                 batch=batch,
-                running=running,
+                fixed=fixed,
                 lookup=self._records.get,
                 network=network,
                 cost_model=self._cost_model,
@@ -869,7 +929,8 @@ class SagaDataFlowKernel(DataFlowKernel):
                 p = result.placements.get(task.tid)
                 if p is None:  # a hard pin to a node without a pool now: the executor's affinity decides
                     assert task.pin is not None
-                    p = saga_graphs.Placement(task.name, task.pin.node, 0, result.seconds, result.seconds)
+                    at = self._now()
+                    p = saga_graphs.Placement(task.name, task.pin.node, 0, at, at)
                 old = task.assignment.node if task.assignment is not None else None
                 if old is not None and old != p.node and (moving_round or old not in result.nodes):
                     moved += 1
@@ -908,6 +969,8 @@ class SagaDataFlowKernel(DataFlowKernel):
                 }
             )
             todo = self._take_dispatchable()
+            if reason.startswith("drift"):
+                self._idle_drift_rounds = self._idle_drift_rounds + 1 if moved == 0 else 0
         log.info(
             "saga.round_planned %s",
             kv(
@@ -991,7 +1054,9 @@ class SagaDataFlowKernel(DataFlowKernel):
     def _check_drift(self) -> None:
         """Re-plan what is not dispatched when a node fell behind the plan (both drift thresholds)."""
         cfg = self._saga_config
-        if time.monotonic() - self._last_drift_round < max(cfg.drift_absolute, 1.0):
+        # a drift round that moved nothing doubles the wait before the next (up to a minute)
+        cooldown = min(60.0, max(cfg.drift_absolute, 1.0) * 2 ** min(self._idle_drift_rounds, 6))
+        if time.monotonic() - self._last_drift_round < cooldown:
             return
         self._calibration.fit()  # what the next round plans with; only a node behind the plan re-plans
         with self._lock:
@@ -1006,9 +1071,11 @@ class SagaDataFlowKernel(DataFlowKernel):
         if not behind:
             return
         self._last_drift_round = time.monotonic()
+        self._drift_rounds += 1
         what = ", ".join(f"{n} {lag:.1f}s behind" for n, lag in sorted(behind.items()))
         with self._lock:
             self._triggers.append(f"drift: {what}")
+            self._replan_nodes.update(behind)
         log.info(
             "saga.drift %s",
             kv(behind={n: round(v, 2) for n, v in behind.items()}, **self._calibration.factors),

@@ -7,10 +7,11 @@ applies the result.
 
 A round's graph:
 
-* the **batch** -- every task the round may place: new held tasks and every task planned earlier but not
-  dispatched yet (so a node that joins gets work, and a node that falls behind sheds it);
-* **running work** -- dispatched, unfinished tasks, fixed on their node and packed onto its slots from
-  ``now`` with their (calibrated) durations: the load the batch must plan around;
+* the **batch** -- the tasks the round places: new held tasks, plus, in a round that exists to move
+  work, the tasks not dispatched yet that it may move (all of them when a node joins; those of a lost or
+  drifting node otherwise);
+* **fixed work** -- every other planned, unfinished task, where its plan put it: the load the batch
+  plans around (a round costs what its batch costs, not what the backlog does);
 * **opted-out work** -- unfinished tasks that run under stock placement, when a batch task depends on
   them: in the graph so their children do not start early, placed nowhere (their node is not ours to
   choose);
@@ -23,7 +24,6 @@ factor (actual over planned duration, fitted by alternating medians), applied to
 
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 import statistics
@@ -149,16 +149,26 @@ def overdue_nodes(
     tasks: Iterable[PlannedTask], now: float, *, relative: float, absolute: float
 ) -> dict[str, float]:
     """Nodes behind the plan: node -> seconds its most overdue unfinished task is past its planned end,
-    when that is more than ``absolute`` seconds and more than ``relative`` times the task's planned
-    duration (both must hold: a long task a little late and a short task a lot late are both fine)."""
-    behind: dict[str, float] = {}
+    beyond the lag every node has (a late start of the whole run, e.g. workers warming up after the plan
+    clock started, is no reason to move work between nodes), when that is more than ``absolute`` seconds
+    and more than ``relative`` times the task's planned duration (both must hold: a long task a little
+    late and a short task a lot late are both fine)."""
+    worst: dict[str, tuple[float, float]] = {}  # node -> (lag, planned duration of that task)
     for t in tasks:
         a = t.assignment
         if a is None or t.done or t.opted_out:
             continue
-        lag = now - a.end
-        if lag > absolute and lag > relative * max(a.end - a.start, 1e-9):
-            behind[a.node] = max(behind.get(a.node, 0.0), lag)
+        lag = max(0.0, now - a.end)
+        if a.node not in worst or lag > worst[a.node][0]:
+            worst[a.node] = (lag, a.end - a.start)
+    if len(worst) < 2:
+        return {}  # one node (or none) with work: nowhere to move it
+    common = min(lag for lag, _ in worst.values())
+    behind: dict[str, float] = {}
+    for node, (lag, duration) in worst.items():
+        extra = lag - common
+        if extra > absolute and extra > relative * max(duration, 1e-9):
+            behind[node] = extra
     return behind
 
 
@@ -174,7 +184,7 @@ def _calibrated(network: saga_graphs.Network, calibration: Calibration) -> saga_
 def plan_round(
     *,
     batch: Sequence[PlannedTask],
-    running: Sequence[PlannedTask],
+    fixed: Sequence[PlannedTask],
     lookup: Callable[[int], PlannedTask | None],
     network: saga_graphs.Network,
     cost_model: saga_graphs.CostModel,
@@ -183,7 +193,7 @@ def plan_round(
     time_budget: float,
     now: float,
 ) -> RoundPlan:
-    """Plan ``batch`` on ``network`` from ``now`` on, around ``running`` (see the module docstring).
+    """Plan ``batch`` on ``network`` from ``now`` on, around ``fixed`` (see the module docstring).
     Raises saga_graphs' errors (an empty network, a scheduler failure)."""
     started = time.perf_counter()
     net = _calibrated(network, calibration)
@@ -195,23 +205,14 @@ def plan_round(
         )
 
     graph = saga_graphs.TaskGraph()
-    fixed: dict[str, saga_graphs.Placement] = {}
-    # running work, packed per node from now (dispatched tasks are ready: they start when a slot frees)
-    by_node: dict[str, list[PlannedTask]] = defaultdict(list)
-    for t in running:
-        if t.assignment is not None and t.assignment.node in nodes:
-            by_node[t.assignment.node].append(t)
-    for node, tasks in by_node.items():
-        free = [(now, s) for s in range(nodes[node].slots)]
-        heapq.heapify(free)
-        speed = net.speed(node)
-        for t in sorted(tasks, key=lambda x: (x.assignment.start if x.assignment else 0.0, x.tid)):
-            at, slot = heapq.heappop(free)
-            c = cost(t)
-            end = at + c / speed
-            graph.add_task(t.name, c)
-            fixed[t.name] = saga_graphs.Placement(t.name, node, slot, at, end)
-            heapq.heappush(free, (end, slot))
+    # The load the batch plans around: each fixed task where its plan put it (those plans were made
+    # around each other, so they never overlap), on nodes and slots that still exist.
+    placed: dict[str, saga_graphs.Placement] = {}
+    for t in fixed:
+        a = t.assignment
+        if a is None or t.done or a.node not in nodes or a.slot >= nodes[a.node].slots:
+            continue
+        placed[t.name] = saga_graphs.Placement(t.name, a.node, a.slot, a.start, a.end)
 
     unplanned_pins: list[int] = []
     pinned: dict[str, str] = {}
@@ -225,26 +226,30 @@ def plan_round(
             pinned[t.name] = t.pin.node
         graph.add_task(t.name, cost(t))
         planned.append(t)
-    # dependencies: batch tasks on batch, running or opted-out parents (finished parents' data is there)
+    # dependencies: batch tasks on batch, fixed or opted-out parents (finished parents' data is there)
     for t in planned:
         for pid in t.parents:
             parent = lookup(pid)
             if parent is None or parent.done:
                 continue
             if parent.name not in graph.tasks:
-                if not parent.opted_out:
+                p = placed.get(parent.name)
+                if p is not None:  # a fixed parent: in the graph with the duration its plan gave it
+                    graph.add_task(parent.name, (p.end - p.start) * net.speed(p.node))
+                elif parent.opted_out:  # stock placement: in the graph, placed nowhere
+                    graph.add_task(parent.name, cost(parent))
+                else:
                     continue  # a hard pin left out, or a parent gone elsewhere: nothing to wait for here
-                graph.add_task(parent.name, cost(parent))
             size = resolve_output_size(cost_model, parent.hints, parent.func_name, parent.tid)
             graph.add_dependency(parent.name, t.name, size=size)
     if not planned:
-        return RoundPlan({}, "", 0.0, {}, list(net), len(fixed), 0.0, unplanned_pins)
+        return RoundPlan({}, "", 0.0, {}, list(net), len(placed), 0.0, unplanned_pins)
     schedule = saga_graphs.plan(
         graph,
         net,
         scheduler,
         time_budget=time_budget,
-        fixed=saga_graphs.Schedule(fixed, "fixed") if fixed else None,
+        fixed=saga_graphs.Schedule(placed, "fixed") if placed else None,
         min_start_time=now,
         pinned=pinned or None,
     )
@@ -267,7 +272,7 @@ def plan_round(
         float(schedule.makespan),
         portfolio,
         list(net),
-        len(fixed),
+        len(placed),
         seconds,
         unplanned_pins,
     )

@@ -100,6 +100,37 @@ def test_load_refuses_a_second_kernel_and_plain_configs(tmp_path: Path, loaded: 
         saga_dfk.load(cfg)
 
 
+@pytest.mark.timeout(120)
+def test_a_failed_load_leaves_no_interchange_or_pool_behind(tmp_path: Path) -> None:
+    """The executors start inside upstream's __init__, before saga-dfk can check its own options: a load
+    that then fails must shut them down (a new user's typo left an orphaned interchange and pools)."""
+    import time
+
+    from parsl_affinity_htex import LocalVirtualCluster, LocalVirtualClusterProvider
+
+    executor = LocalVirtualCluster({"node-a": 1}).executor(label="vc", encrypted=False)
+    cfg = SagaConfig(
+        executors=[executor], saga_executor="nope", run_dir=str(tmp_path), initialize_logging=False
+    )
+    with pytest.raises(NoPlannableExecutorError, match="'nope'"):
+        saga_dfk.load(cfg)
+    assert DataFlowKernelLoader._dfk is None
+    proc = executor.interchange_proc
+    deadline = time.monotonic() + 30
+    while proc is not None and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc is None or proc.poll() is not None, "the interchange outlived the failed load"
+    provider = executor.provider
+    assert isinstance(provider, LocalVirtualClusterProvider)
+    time.sleep(3)  # what Parsl's strategy would have started by now
+    running = [
+        j
+        for j, status in zip(provider.job_nodes, provider.status(list(provider.job_nodes)), strict=True)
+        if not status.terminal
+    ]
+    assert running == [], f"worker pools left running: {running}"
+
+
 def test_no_plannable_executor_is_a_clear_error(tmp_path: Path) -> None:
     cfg = SagaConfig(
         executors=[ThreadPoolExecutor(label="tp")], run_dir=str(tmp_path), initialize_logging=False

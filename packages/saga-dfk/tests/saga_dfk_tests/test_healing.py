@@ -129,3 +129,75 @@ def test_a_node_that_joins_late_gets_work_and_a_lost_one_loses_it(tmp_path: Path
         assert moved, "no task was re-planned onto node-c"
     finally:
         stop_kernel(dfk, provider)
+
+
+def test_a_node_that_keeps_a_pool_is_not_banned_after_a_manager_loss(tmp_path: Path) -> None:
+    """node-a runs two pools; the pool running a task of node-a is killed (ManagerLost). node-a still
+    has a live pool, so the task is re-planned without a Parsl retry and later rounds still plan on
+    node-a. On c6c897e the first ManagerLost put node-a on a ban list for the rest of the run."""
+    import os
+    import signal
+    import subprocess
+
+    from repo_support.pools import AFFINITY_POOL_MODULE, child_env, pool_argv
+
+    nodes = {"node-a": 1, "node-b": 1}
+    dfk, provider = start_kernel(tmp_path, nodes, retries=0)
+    executor: Any = dfk.executors["vc"]
+    extra = subprocess.Popen(
+        pool_argv(executor, node="node-a", block_id="extra", module=AFFINITY_POOL_MODULE),
+        env=child_env({"PARSL_CORES": "1"}),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: executor.connected_nodes()["node-a"].pools == 2, 120, "a second pool on node-a")
+
+        def report_pool(marker: str, seconds: float) -> str:
+            import os as _os
+            import time as _time
+
+            from parsl_affinity_htex import current_node
+
+            with open(marker, "w") as fh:
+                fh.write(str(_os.getppid()))  # the pool (manager) process this worker belongs to
+            _time.sleep(seconds)
+            return current_node()
+
+        from parsl import python_app
+
+        app = python_app(report_pool)
+        markers = [tmp_path / f"pool-{i}.pid" for i in range(2)]
+        futures = [app(str(m), 8.0) for m in markers]
+        dfk.execute()  # auto mode would not need it; it keeps the test meaningful for explicit kernels
+        wait_until(lambda: all(m.exists() and m.read_text() for m in markers), 120, "both tasks to start")
+        on_a = next(i for i, f in enumerate(futures) if dfk.saga_assignments[f.tid].node == "node-a")
+        os.kill(int(markers[on_a].read_text()), signal.SIGKILL)
+        assert futures[on_a].result(timeout=180) in nodes  # re-planned: no Parsl retry (retries=0)
+        assert futures[on_a].task_record["fail_count"] == 0
+        assert "node-a" in executor.connected_nodes()
+        later = [apps_node_task() for _ in range(6)]
+        dfk.execute()
+        ran = Counter(f.result(timeout=120) for f in later)
+        assert any(dfk.saga_assignments[f.tid].node == "node-a" for f in later), ran
+        assert ran["node-a"] > 0, ran
+    finally:
+        if extra.poll() is None:
+            os.killpg(extra.pid, signal.SIGKILL)
+        stop_kernel(dfk, provider)
+
+
+def apps_node_task() -> Any:
+    """One short task that says where it ran."""
+    from parsl import python_app
+
+    def where(seconds: float = 0.2) -> str:
+        import time as _time
+
+        from parsl_affinity_htex import current_node
+
+        _time.sleep(seconds)
+        return current_node()
+
+    return python_app(where)()

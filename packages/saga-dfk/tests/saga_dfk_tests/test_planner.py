@@ -53,18 +53,31 @@ def test_a_function_seen_twice_does_not_make_its_node_slow() -> None:
     assert cal.node_factor("a") == 1.0
 
 
-def test_drift_needs_both_thresholds() -> None:
-    def late(node: str, start: float, end: float) -> PlannedTask:
-        a = TaskAssignment(
-            task_id=1, function="f", node=node, start=start, end=end, round=1, scheduler="HEFT"
-        )
-        return _task(1, assignment=a, dispatched=True)
+def _late(node: str, start: float, end: float) -> PlannedTask:
+    a = TaskAssignment(task_id=1, function="f", node=node, start=start, end=end, round=1, scheduler="HEFT")
+    return _task(1, assignment=a, dispatched=True)
 
+
+def test_drift_needs_both_thresholds() -> None:
+    on_time = _late("z", 100.0, 101.0)  # a node with work that is not late
     # 3 s late, 10 s task: past the absolute threshold (2 s), not the relative one (0.5 x 10 s)
-    assert overdue_nodes([late("a", 0.0, 10.0)], 13.0, relative=0.5, absolute=2.0) == {}
+    assert overdue_nodes([_late("a", 0.0, 10.0), on_time], 13.0, relative=0.5, absolute=2.0) == {}
     # 1.5 s late, 0.5 s task: relative yes, absolute no
-    assert overdue_nodes([late("a", 0.0, 0.5)], 2.0, relative=0.5, absolute=2.0) == {}
-    assert overdue_nodes([late("b", 0.0, 1.0)], 4.0, relative=0.5, absolute=2.0) == {"b": pytest.approx(3.0)}
+    assert overdue_nodes([_late("a", 0.0, 0.5), on_time], 2.0, relative=0.5, absolute=2.0) == {}
+    got = overdue_nodes([_late("b", 0.0, 1.0), on_time], 4.0, relative=0.5, absolute=2.0)
+    assert got == {"b": pytest.approx(3.0)}
+
+
+def test_a_lag_every_node_shares_is_no_drift() -> None:
+    """Workers that start late after the plan clock started make every node equally late."""
+    tasks = [_late(n, 0.0, 1.0) for n in ("a", "b", "c")]
+    assert overdue_nodes(tasks, 5.0, relative=0.5, absolute=2.0) == {}
+    tasks.append(_late("d", 0.0, 1.0))
+    tasks.append(_late("d", 0.0, 0.5))
+    assert overdue_nodes(tasks, 9.0, relative=0.5, absolute=2.0) == {}  # 0.5 s more than the others
+    tasks = [_late("a", 0.0, 6.0), _late("b", 0.0, 6.0), _late("c", 0.0, 1.0)]
+    assert overdue_nodes(tasks, 7.0, relative=0.5, absolute=2.0) == {"c": pytest.approx(5.0)}
+    assert overdue_nodes([_late("a", 0.0, 1.0)], 9.0, relative=0.5, absolute=2.0) == {}  # nowhere to go
 
 
 def test_a_round_keeps_pins_and_plans_around_running_work() -> None:
@@ -84,7 +97,7 @@ def test_a_round_keeps_pins_and_plans_around_running_work() -> None:
     records = {t.tid: t for t in (running, pinned, *free, gone)}
     plan = plan_round(
         batch=[pinned, *free, gone],
-        running=[running],
+        fixed=[running],
         lookup=records.get,
         network=network,
         cost_model=saga_graphs.DeclaredCostModel(costs={"f": 5.0}),
@@ -94,7 +107,7 @@ def test_a_round_keeps_pins_and_plans_around_running_work() -> None:
         now=1.0,
     )
     assert plan.placements[2].node == "a"
-    assert plan.placements[2].start >= 6.0 - 1e-9  # after the running task, packed from now (1 + 5)
-    assert {plan.placements[3].node, plan.placements[4].node} == {"b"}  # a is busy until 11
+    assert plan.placements[2].start >= 5.0 - 1e-9  # after the fixed task (0-5 on a)
+    assert {plan.placements[3].node, plan.placements[4].node} == {"b"}  # a is busy until 10
     assert plan.unplanned_pins == [5]
     assert plan.fixed == 1
