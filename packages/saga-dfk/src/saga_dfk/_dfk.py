@@ -37,6 +37,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from parsl.app.errors import RemoteExceptionWrapper
 from parsl.app.futures import DataFuture
 from parsl.dataflow.dflow import DataFlowKernel
 from parsl.dataflow.futures import AppFuture
@@ -625,14 +626,18 @@ class SagaDataFlowKernel(DataFlowKernel):
             self._dispatch_later(nxt)
             return
         if exc is None:
-            with self._lock:
-                task.done = True  # it ran: no round may move it any more (the app future follows)
-            try:
-                proxy.run_record = self._record_actual(task, fut)
-            except Exception:  # bookkeeping must never keep a result from its future
-                log.exception("saga.record_failed %s", kv(task=task.tid))
+            result = fut.result()
+            # A task's own exception comes back as a result (Parsl's RemoteExceptionWrapper): that try
+            # failed and Parsl may retry it, so the task stays movable and teaches the calibration nothing.
+            if not isinstance(result, RemoteExceptionWrapper):
+                with self._lock:
+                    task.done = True  # it ran: no round may move it any more (the app future follows)
+                try:
+                    proxy.run_record = self._record_actual(task, fut)
+                except Exception:  # bookkeeping must never keep a result from its future
+                    log.exception("saga.record_failed %s", kv(task=task.tid))
             self._dispatch_later(nxt)
-            proxy.set_result(fut.result())
+            proxy.set_result(result)
         else:
             self._dispatch_later(nxt)
             proxy.set_exception(exc)

@@ -201,3 +201,65 @@ def apps_node_task() -> Any:
         return current_node()
 
     return python_app(where)()
+
+
+class _ScriptedSource:
+    """A network source the test drives: it reports what the test tells it to (the NetworkSource
+    protocol, as KubernetesNetworkSource implements it from a node watch)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Any] = []
+
+    def subscribe(self, listener: Any) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def lose(self, node: str) -> None:
+        from saga_dfk import NetworkEvent
+
+        for listener in self._listeners:
+            listener(NetworkEvent("lost", node, "taken away by the test", "test"))
+
+
+def test_a_parsl_retry_never_goes_back_to_a_node_known_lost(tmp_path: Path) -> None:
+    """A task's first try fails (a user error, retries=1) while the cluster takes its node away (its
+    pool still runs): the retry is re-planned onto a live node. On c6c897e it went back to the same
+    node with the old tags."""
+    source = _ScriptedSource()
+    nodes = {"node-a": 1, "node-b": 1, "node-c": 1}
+    dfk, provider = start_kernel(tmp_path, nodes, retries=1, network_source=source)
+    try:
+        from parsl import python_app
+
+        def fail_first(marker: str, gate: str) -> str:
+            import os as _os
+            import time as _time
+
+            from parsl_affinity_htex import current_node
+
+            if not _os.path.exists(marker):
+                with open(marker, "w") as fh:
+                    fh.write(current_node())
+                while not _os.path.exists(gate):
+                    _time.sleep(0.05)
+                raise ValueError("first try fails")
+            return current_node()
+
+        marker, gate = tmp_path / "first-try", tmp_path / "gate"
+        fut = python_app(fail_first)(str(marker), str(gate))
+        dfk.execute()
+        wait_until(lambda: marker.exists() and marker.read_text() in nodes, 120, "the first try to start")
+        first_node = marker.read_text()
+        source.lose(first_node)
+        wait_until(lambda: first_node not in dfk._cluster.network(), 30, "the node to leave the plan")
+        gate.write_text("go")
+        second_node = fut.result(timeout=120)
+        assert second_node != first_node, f"the retry ran on {first_node}, which the cluster took away"
+        assert fut.task_record["fail_count"] == 1
+    finally:
+        stop_kernel(dfk, provider)
