@@ -207,12 +207,34 @@ def plan_round(
     graph = saga_graphs.TaskGraph()
     # The load the batch plans around: each fixed task where its plan put it (those plans were made
     # around each other, so they never overlap), on nodes and slots that still exist.
+    # Only the fixed parents of batch tasks are needed one by one (their data and finish times); the
+    # rest is occupancy, merged per slot into busy blocks from now on, so a round costs what its batch
+    # costs and not what the backlog does.
+    parents_needed = {pid for t in batch for pid in t.parents}
     placed: dict[str, saga_graphs.Placement] = {}
+    busy: dict[tuple[str, int], list[tuple[float, float, bool]]] = defaultdict(list)
     for t in fixed:
         a = t.assignment
         if a is None or t.done or a.node not in nodes or a.slot >= nodes[a.node].slots:
             continue
-        placed[t.name] = saga_graphs.Placement(t.name, a.node, a.slot, a.start, a.end)
+        if t.tid in parents_needed:
+            placed[t.name] = saga_graphs.Placement(t.name, a.node, a.slot, a.start, a.end)
+            busy[(a.node, a.slot)].append((a.start, a.end, True))
+        elif a.end > now or t.dispatched:  # a dispatched task past its planned end still holds its slot
+            busy[(a.node, a.slot)].append((a.start, max(a.end, now), False))
+    for (node, slot), intervals in busy.items():
+        block: list[float] | None = None
+        for start, end, individual in sorted(intervals):
+            if individual or (block is not None and start > block[1] + 1e-9):
+                if block is not None:
+                    name = f"saga-dfk-busy:{node}:{slot}:{len(placed)}"
+                    placed[name] = saga_graphs.Placement(name, node, slot, block[0], block[1])
+                block = None
+            if not individual:
+                block = [start, end] if block is None else [block[0], max(block[1], end)]
+        if block is not None:
+            name = f"saga-dfk-busy:{node}:{slot}:{len(placed)}"
+            placed[name] = saga_graphs.Placement(name, node, slot, block[0], block[1])
 
     unplanned_pins: list[int] = []
     pinned: dict[str, str] = {}
