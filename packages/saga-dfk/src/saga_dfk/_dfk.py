@@ -197,7 +197,6 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._last_submit = time.monotonic()
         self._started = time.monotonic()
         self._last_drift_round = 0.0
-        self._drift_rounds = 0
         self._idle_drift_rounds = 0  # drift rounds in a row that moved no task
         self._round_errors: dict[int, BaseException] = {}  # task id -> planning error, for execute()
         self._network: saga_graphs.Network | None = None
@@ -1076,7 +1075,6 @@ class SagaDataFlowKernel(DataFlowKernel):
         if not behind:
             return
         self._last_drift_round = time.monotonic()
-        self._drift_rounds += 1
         what = ", ".join(f"{n} {lag:.1f}s behind" for n, lag in sorted(behind.items()))
         with self._lock:
             self._triggers.append(f"drift: {what}")

@@ -223,18 +223,19 @@ def plan_round(
         elif a.end > now or t.dispatched:  # a dispatched task past its planned end still holds its slot
             busy[(a.node, a.slot)].append((a.start, max(a.end, now), False))
     for (node, slot), intervals in busy.items():
-        block: list[float] | None = None
+        blocks: list[list[float]] = []  # merged occupancy; an individual placement breaks a block
+        open_block = False
         for start, end, individual in sorted(intervals):
-            if individual or (block is not None and start > block[1] + 1e-9):
-                if block is not None:
-                    name = f"saga-dfk-busy:{node}:{slot}:{len(placed)}"
-                    placed[name] = saga_graphs.Placement(name, node, slot, block[0], block[1])
-                block = None
-            if not individual:
-                block = [start, end] if block is None else [block[0], max(block[1], end)]
-        if block is not None:
+            if individual:
+                open_block = False
+            elif open_block and start <= blocks[-1][1] + 1e-9:
+                blocks[-1][1] = max(blocks[-1][1], end)
+            else:
+                blocks.append([start, end])
+                open_block = True
+        for start, end in blocks:
             name = f"saga-dfk-busy:{node}:{slot}:{len(placed)}"
-            placed[name] = saga_graphs.Placement(name, node, slot, block[0], block[1])
+            placed[name] = saga_graphs.Placement(name, node, slot, start, end)
 
     unplanned_pins: list[int] = []
     pinned: dict[str, str] = {}
