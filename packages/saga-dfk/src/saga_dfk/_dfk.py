@@ -789,7 +789,7 @@ class SagaDataFlowKernel(DataFlowKernel):
                 reason, timeout = self._round_due()
                 if reason is not None:
                     self._run_round(reason)
-                    timeout = 0.0 if self._triggers or self._go.is_set() else _TICK
+                    timeout = 0.0 if self._triggers or self._go.is_set() or self._records.held else _TICK
                 elif cfg.adaptive and self._t0 is not None and time.monotonic() - last_drift_check >= 1.0:
                     last_drift_check = time.monotonic()
                     self._check_drift()
@@ -830,6 +830,11 @@ class SagaDataFlowKernel(DataFlowKernel):
         go = self._go.is_set()
         with self._lock:
             new = sorted((t for t in self._records.held.values() if self._eligible(t)), key=lambda t: t.tid)
+            if not go:
+                # a rolling round plans the oldest round_threshold tasks (their held parents are older, so
+                # they come along) and leaves the rest to the next rounds: each round's planning stays
+                # short and work starts while a burst is still being planned; execute() plans all at once
+                new = new[: cfg.round_threshold]
             self._in_round = frozenset(t.tid for t in new)
             self._triggers.clear()
             self._go.clear()

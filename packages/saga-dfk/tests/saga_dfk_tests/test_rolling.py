@@ -52,8 +52,10 @@ def test_random_dag_of_200_tasks_runs_on_plan(kernel: SagaDataFlowKernel, apps: 
     assert off_plan == []
     rounds = list(dfk._rounds)[rounds_before:]
     assert sum(r["tasks"] for r in rounds) == 200
-    # round_threshold=50: a burst of 200 submissions is cut into several rounds
-    assert len(rounds) >= 2
+    # round_threshold=50: a burst of 200 submissions is planned in rounds of at most 50, however fast
+    # it was submitted (the planner thread may not run before the burst is over)
+    assert max(r["tasks"] for r in rounds) <= 50
+    assert len(rounds) >= 4
 
 
 def test_later_rounds_build_on_the_placed_schedule(kernel: SagaDataFlowKernel, apps: Any) -> None:
