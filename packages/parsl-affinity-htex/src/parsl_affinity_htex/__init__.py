@@ -15,11 +15,13 @@ from parsl_affinity_htex import errors
 from parsl_affinity_htex._children import child_pythonpath
 from parsl_affinity_htex._cluster import LocalVirtualCluster, LocalVirtualClusterProvider
 from parsl_affinity_htex._executor import AffinityFuture, AffinityHighThroughputExecutor
+from parsl_affinity_htex._node_store import DataPlane, plain_value
 from parsl_affinity_htex._task import current_node
 from parsl_affinity_htex._types import (
     AffinityStats,
     ConnectedNode,
     ExpectedNodes,
+    InputFetch,
     NodeChange,
     RunRecord,
 )
@@ -29,7 +31,9 @@ __all__ = [
     "AffinityHighThroughputExecutor",
     "AffinityStats",
     "ConnectedNode",
+    "DataPlane",
     "ExpectedNodes",
+    "InputFetch",
     "LocalVirtualCluster",
     "LocalVirtualClusterProvider",
     "NodeChange",
@@ -37,6 +41,7 @@ __all__ = [
     "child_pythonpath",
     "current_node",
     "errors",
+    "plain_value",
 ]
 
 #: The installed metadata's version (the one in parsl-affinity-htex's BUILD file); "0+unknown" without any.

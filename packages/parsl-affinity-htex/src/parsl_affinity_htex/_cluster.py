@@ -86,10 +86,15 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
     first node (in declaration order) without a running block, so a replacement block takes over a lost node.
     Every pool runs on this machine with this process's import path (``env PYTHONPATH=...``, whatever the
     executor's ``launch_cmd``; a command that already starts ``env PYTHONPATH=`` keeps its own).
+    ``node_stores=True``: every pool starts its node's store (``--start-node-store 127.0.0.1``: one
+    redis-server per virtual node, on its own port, killed with the node) for an executor's data plane.
     """
 
-    def __init__(self, nodes: Mapping[str, int], **kwargs: Any) -> None:
+    def __init__(self, nodes: Mapping[str, int], *, node_stores: bool = False, **kwargs: Any) -> None:
         self.nodes = _check_nodes(nodes)
+        if not isinstance(node_stores, bool):
+            raise InvalidClusterSpecError(f"node_stores must be True or False, got {node_stores!r}")
+        self.node_stores = node_stores
         count = len(self.nodes)
         _check_provider_options(kwargs)
         super().__init__(init_blocks=count, min_blocks=count, max_blocks=count, nodes_per_block=1, **kwargs)
@@ -127,6 +132,8 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
             f"PARSL_CORES={slots} {carry_import_path(command)} --node-name {shlex.quote(node)} "
             f"--max_workers_per_node={slots}"
         )
+        if self.node_stores:
+            node_cmd += " --start-node-store 127.0.0.1"
         job_id = str(super().submit(node_cmd, tasks_per_node, job_name=f"{job_name}.{node}"))
         self.job_nodes[job_id] = node
         with contextlib.suppress(psutil.Error, KeyError, TypeError, ValueError):
@@ -206,8 +213,8 @@ class LocalVirtualCluster:
     def __init__(self, nodes: Mapping[str, int]) -> None:
         self.nodes = _check_nodes(nodes)
 
-    def provider(self, **kwargs: Any) -> LocalVirtualClusterProvider:
-        return LocalVirtualClusterProvider(self.nodes, **kwargs)
+    def provider(self, *, node_stores: bool = False, **kwargs: Any) -> LocalVirtualClusterProvider:
+        return LocalVirtualClusterProvider(self.nodes, node_stores=node_stores, **kwargs)
 
     def executor(
         self,
@@ -216,7 +223,10 @@ class LocalVirtualCluster:
         provider_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> AffinityHighThroughputExecutor:
-        """An AffinityHighThroughputExecutor on this cluster; ``kwargs`` go to the executor."""
+        """An AffinityHighThroughputExecutor on this cluster; ``kwargs`` go to the executor.
+
+        With ``data_plane=DataPlane(...)`` every virtual node also runs its own node store.
+        """
         if not isinstance(label, str) or not label.strip():
             raise InvalidClusterSpecError(f"label must be a non-empty string, got {label!r}")
         if "provider" in kwargs:
@@ -237,8 +247,9 @@ class LocalVirtualCluster:
         # All pools run on this machine: loopback only. Probing every interface (upstream's default) can pick
         # an address of some other namespace's bridge that accepts the probe but not the pool's connection.
         kwargs.setdefault("address", "127.0.0.1")
+        stores = kwargs.get("data_plane") is not None
         return AffinityHighThroughputExecutor(
-            label=label, provider=self.provider(**dict(provider_options or {})), **kwargs
+            label=label, provider=self.provider(node_stores=stores, **dict(provider_options or {})), **kwargs
         )
 
     def __repr__(self) -> str:

@@ -16,8 +16,10 @@ __all__ = [
     "InsecureTransportWarning",
     "InterchangeLost",
     "InvalidClusterSpecError",
+    "InvalidDataPlaneError",
     "NodeUnavailable",
     "NotOnAffinityWorker",
+    "StoredResultLost",
 ]
 
 
@@ -79,3 +81,32 @@ class InsecureTransportWarning(UserWarning):
     Anyone who can reach the worker port can then register a pool, receive pickled tasks (code and arguments)
     and send back pickled results that the driver unpickles, i.e. run code in the driver.
     """
+
+
+class InvalidDataPlaneError(ValueError):
+    """A bad data-plane setting (``DataPlane``, a node store address) or a node store that cannot start.
+
+    The message names the bad value and what was expected.
+    """
+
+
+class StoredResultLost(RuntimeError):
+    """A task argument was a result kept in a node store that is gone or no longer has it.
+
+    Raised in the task that needed it (the node that made the result was lost, or its store restarted), so
+    the task fails instead of hanging; ``store`` and ``key`` name the result, ``producer_node`` its node.
+    """
+
+    def __init__(self, store: str, key: str, reason: str) -> None:
+        super().__init__(f"result {key} in node store {store!r} is lost: {reason}")
+        self.store = store
+        self.key = key
+        self.reason = reason
+
+    @property
+    def producer_node(self) -> str:
+        """The node whose store held the result."""
+        return self.store.split(":", 1)[-1].rsplit("@", 1)[0]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.store, self.key, self.reason))

@@ -42,6 +42,7 @@ from parsl_affinity_htex._errors import InsecureTransportWarning, InterchangeLos
 from parsl_affinity_htex._log import kv
 from parsl_affinity_htex._logging import parsl_log
 from parsl_affinity_htex._node_name import resolve_node_name
+from parsl_affinity_htex._node_store import DataPlane, NodeResults
 from parsl_affinity_htex._protocol import NODES_COMMAND, STATS_COMMAND
 from parsl_affinity_htex._spec import (
     AFFINITY_CONTEXT_KEY,
@@ -164,16 +165,23 @@ class _BlockInfo:
 
 
 class AffinityFuture(HTEXFuture):  # type: ignore[misc]
-    """HTEx future whose result is the task's plain value; ``run_record`` says where and when it ran."""
+    """HTEx future whose result is the task's plain value; ``run_record`` says where and when it ran.
 
-    def __init__(self, task_id: int) -> None:
+    With a data plane, a result kept in its node's store is a ProxyStore ``Proxy`` of it (it resolves when
+    used; ``run_record.output_store`` says where it is).
+    """
+
+    def __init__(self, task_id: int, node_results: NodeResults | None = None) -> None:
         super().__init__(task_id)
         self.run_record: RunRecord | None = None
+        self._node_results = node_results
 
     def set_result(self, result: Any) -> None:
         if isinstance(result, RecordedResult):
             self.run_record = result.record
             result = result.value
+            if self.run_record.output_store is not None and self._node_results is not None:
+                self._node_results.track(result)
         super().set_result(result)
 
 
@@ -241,6 +249,12 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
     allowed_nodes
         ``None`` (any node), node names, or ``{name: max_pools}`` (``None``: any number of pools). A pool that
         claims another node name, or one pool too many, is told to shut down and listed in ``affinity_stats()``.
+    data_plane
+        ``None`` (default: results go through the driver, as in upstream HTEx) or a ``DataPlane``: results of
+        its threshold or more stay in their node's store and the future holds a proxy (see ``_node_store``).
+        Pools need a node store then (``--start-node-store HOST`` or ``--node-store HOST:PORT`` on the pool
+        command; ``LocalVirtualCluster(..., data_plane=...)`` adds it); a pool without one sends results
+        through the driver.
 
     ``launch_cmd`` and ``interchange_launch_cmd`` default to ``python -m parsl_affinity_htex.worker_pool`` and
     ``python -m parsl_affinity_htex.interchange`` with this interpreter. The default interchange command, and
@@ -263,6 +277,7 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         node_poll_period: float = 1.0,
         watchdog_period: float = 0.5,
         allowed_nodes: Mapping[str, int | None] | Iterable[str] | None = None,
+        data_plane: DataPlane | None = None,
         **kwargs: Any,
     ) -> None:
         for name, value, minimum in (
@@ -281,6 +296,13 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         self.node_poll_period = float(node_poll_period)
         self.watchdog_period = float(watchdog_period)
         self.allowed_nodes = parse_allowed_nodes(allowed_nodes)
+        if data_plane is not None and not isinstance(data_plane, DataPlane):
+            raise TypeError(
+                f"data_plane must be a parsl_affinity_htex.DataPlane or None, got {type(data_plane).__name__} "
+                f"{data_plane!r}"
+            )
+        self.data_plane = data_plane
+        self._node_results: NodeResults | None = None
         if interchange_launch_cmd is not None and self.allowed_nodes is not None:
             raise ValueError(
                 "allowed_nodes is passed to the interchange on its command line; with a custom "
@@ -329,6 +351,11 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         except TypeError:
             raise SerializationError(func.__name__) from None
         context: dict[str, Any] = {"task_executor": {"f": TASK_EXECUTOR}}
+        if self.data_plane is not None:
+            context["task_executor"]["k"] = {
+                "store_threshold": self.data_plane.threshold_bytes,
+                "fetch_timeout": self.data_plane.fetch_timeout,
+            }
         if affinity.priority is not None:
             context["resource_spec"] = {"priority": affinity.priority}
         if affinity.node is not None:
@@ -343,7 +370,7 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
             raise self.executor_exception
         self._task_counter += 1
         task_id = self._task_counter
-        fut = AffinityFuture(task_id)
+        fut = AffinityFuture(task_id, self._node_results)
         self.tasks[task_id] = fut
         msg = {"task_id": task_id, "context": context, "buffer": buffer}
         self.outgoing_q.put(msg)
@@ -353,6 +380,8 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
     # ----- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
         """Start upstream HTEx, then guard the command channel and start the watchdog and node watcher."""
+        if self.data_plane is not None:
+            self._node_results = NodeResults(self.data_plane.fetch_timeout)
         super().start()
         if not self.encrypted:  # now that the DFK's parsl.log exists
             parsl_log.warning("executor %r: %s", self.label, UNENCRYPTED_EXPOSURE)
@@ -411,6 +440,10 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop our threads; if the interchange died, also cancel the pools (the DFK skips scale-in then)."""
         self._shutting_down = True
+        if self._node_results is not None and self._interchange_lost is None:
+            # first, while the pools and their stores still run: results the caller still holds are fetched
+            # (they stay usable), then every stored result is evicted
+            self._node_results.close()
         self._stop_threads.set()
         # Join before upstream closes the command client: ZeroMQ sockets must not be closed under a thread
         # that is using them (the node watcher may be mid-command; it returns within a poll slice).
@@ -530,7 +563,12 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
                 "running parsl_affinity_htex.interchange?"
             )
         return {
-            name: ConnectedNode(name=name, slots=int(info["slots"]), pools=int(info["pools"]))
+            name: ConnectedNode(
+                name=name,
+                slots=int(info["slots"]),
+                pools=int(info["pools"]),
+                stores=tuple(info.get("stores") or ()),
+            )
             for name, info in sorted(reply.items())
         }
 
@@ -547,15 +585,22 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
             queued_tagged=int(reply["queued_tagged"]),
             zero_worker_pools=tuple(reply["zero_worker_pools"]),
             rejected_pools=tuple(reply["rejected_pools"]),
+            bytes_from_pools=int(reply.get("bytes_from_pools", 0)),
+            bytes_to_pools=int(reply.get("bytes_to_pools", 0)),
         )
 
-    def _blocks_with_queued_work(self) -> dict[str, int]:
-        """Block id -> tagged tasks queued for its node (shared by every block of that node)."""
+    def _nodes_report(self) -> dict[str, dict[str, Any]]:
+        """The interchange's node table (empty if it cannot be asked: scale-in proceeds as upstream's would)."""
         try:
             report = self.command_client.run(NODES_COMMAND)
-        except Exception as e:  # scale-in proceeds as upstream's would
+        except Exception as e:
             log.warning("scale_in.nodes_unknown %s", kv(label=self.label, error=repr(e)))
             return {}
+        return report if isinstance(report, dict) else {}
+
+    @staticmethod
+    def _blocks_with_queued_work(report: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+        """Block id -> tagged tasks queued for its node (shared by every block of that node)."""
         return {
             block: int(info["queued"])
             for info in report.values()
@@ -569,7 +614,8 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
         A block whose node has planned (tagged) tasks waiting is then neither idle nor picked first, so
         Parsl's strategy does not scale in the pools that work was pinned to.
         """
-        queued = self._blocks_with_queued_work()
+        report = self._nodes_report()
+        queued = self._blocks_with_queued_work(report)
         # ---- BEGIN adapted from parsl 2026.10.26 HighThroughputExecutor.scale_in (listed in _upstream.py) ----
         # changes: tasks queued for a block's node count as its tasks; no nested dataclass; key=value log events.
 
@@ -612,6 +658,18 @@ class AffinityHighThroughputExecutor(HighThroughputExecutor):  # type: ignore[mi
 
         for block_id in block_ids_to_kill:
             self._hold_block(block_id)
+
+        if self._node_results is not None and block_ids_to_kill:
+            # a block's node store goes with it: results the caller still holds are fetched first
+            doomed = set(block_ids_to_kill)
+            self._node_results.fetch_held(
+                {
+                    store
+                    for info in report.values()
+                    if doomed & set(info.get("blocks", ()))
+                    for store in info.get("stores", ())
+                }
+            )
 
         to_kill = [self.blocks_to_job_id[bid] for bid in block_ids_to_kill if bid in self.blocks_to_job_id]
         assert self.provider is not None, "htex always has a provider"

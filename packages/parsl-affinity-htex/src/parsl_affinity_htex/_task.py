@@ -9,6 +9,11 @@ The return value is serialized here, once, with Parsl's own ``serialize`` (what 
 its length is the record's ``output_bytes``, and the RecordedResult carries those bytes, so the worker's
 ``serialize(RecordedResult)`` copies them instead of walking the value a second time, and the driver decodes
 them with Parsl's ``deserialize`` as it would a plain result.
+
+With a data plane (the executor passes ``store_threshold``), arguments that are node-store proxies are
+fetched before the call (from the store that holds them, timed, recorded in ``RunRecord.inputs``) and a
+serialized result of ``store_threshold`` bytes or more is put in this node's store: the RecordedResult then
+carries the proxy, not the bytes.
 """
 
 from __future__ import annotations
@@ -18,14 +23,16 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from typing import Any, Final
 
 from parsl.executors.execute_task import execute_task
-from parsl.serialize import deserialize, serialize
+from parsl.serialize import deserialize, serialize, unpack_apply_message
 
 from parsl_affinity_htex._errors import NotOnAffinityWorker
 from parsl_affinity_htex._log import kv
-from parsl_affinity_htex._types import RunRecord
+from parsl_affinity_htex._node_store import fetch_result, is_node_result, node_store, put_result
+from parsl_affinity_htex._types import InputFetch, RunRecord
 
 __all__ = ["NODE_ENV_VAR", "TASK_EXECUTOR", "RecordedResult", "current_node", "execute_with_record"]
 
@@ -93,13 +100,44 @@ def _serialized(value: Any) -> bytes | None:
         return None
 
 
-def execute_with_record(bufs: bytes) -> RecordedResult:
+def _execute_fetching(bufs: bytes, own_store: str | None) -> tuple[Any, tuple[InputFetch, ...]]:
+    """Upstream's ``execute_task`` (unpack, call), with node-store arguments fetched first.
+
+    Top-level arguments, keyword arguments and the items of an ``inputs`` list are looked at, as Parsl
+    looks at futures there.
+    """
+    f, args, kwargs = unpack_apply_message(bufs)
+    fetched: list[InputFetch] = []
+
+    def value_of(arg: Any) -> Any:
+        if not is_node_result(arg):
+            return arg
+        value, how = fetch_result(arg, own_store)
+        fetched.append(InputFetch(**how))
+        return value
+
+    args = tuple(value_of(a) for a in args)
+    kwargs = {k: value_of(v) for k, v in kwargs.items()}
+    if isinstance(kwargs.get("inputs"), list):
+        kwargs["inputs"] = [value_of(v) for v in kwargs["inputs"]]
+    return f(*args, **kwargs), tuple(fetched)
+
+
+def execute_with_record(
+    bufs: bytes, store_threshold: int | None = None, fetch_timeout: float = 30.0
+) -> RecordedResult:
     """Run a task buffer with upstream's ``execute_task``, time it and measure its serialized result.
 
-    Exceptions pass through untouched. The end time is taken before serializing, as the task body's end.
+    Exceptions pass through untouched. The end time is taken before serializing, as the task body's end
+    (fetching node-store arguments counts as part of the task: the planner's model puts transfers before it).
     """
+    store = node_store(fetch_timeout) if store_threshold is not None else None
     start = time.time()
-    value = execute_task(bufs)
+    inputs: tuple[InputFetch, ...] = ()
+    if store_threshold is None:
+        value = execute_task(bufs)
+    else:
+        value, inputs = _execute_fetching(bufs, None if store is None else store.name)
     end = time.time()
     hostname = platform.node()
     payload = _serialized(value)
@@ -109,5 +147,9 @@ def execute_with_record(bufs: bytes) -> RecordedResult:
         start=start,
         end=end,
         output_bytes=None if payload is None else len(payload),
+        inputs=inputs,
     )
+    if store is not None and payload is not None and len(payload) >= (store_threshold or 0):
+        proxy, key = put_result(store, payload, type(value))
+        return RecordedResult(proxy, replace(record, output_store=store.name, output_key=key))
     return RecordedResult(value, record, payload)

@@ -6,7 +6,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["AffinityStats", "ConnectedNode", "ExpectedNodes", "NodeChange", "RunRecord"]
+__all__ = ["AffinityStats", "ConnectedNode", "ExpectedNodes", "InputFetch", "NodeChange", "RunRecord"]
+
+
+@dataclass(frozen=True)
+class InputFetch:
+    """How one argument of a task came from a node store (the data plane), measured on the worker.
+
+    ``store``: the ProxyStore name of the node store that held it (``parsl-affinity-htex-node:<node>@<addr>``);
+    ``key``: the result's key there (the producer's ``RunRecord.output_key``); ``nbytes``: bytes fetched;
+    ``seconds``: how long the fetch took; ``local``: it came from the task's own node's store.
+    """
+
+    store: str
+    key: str
+    nbytes: int
+    seconds: float
+    local: bool
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,10 @@ class RunRecord:
     (``len(parsl.serialize.serialize(value))``), measured on the worker, which serializes it anyway -- so a
     planner's cost model can learn output sizes without the driver re-pickling every result on its own CPU.
     None when it could not be measured (a value Parsl cannot serialize; a record made elsewhere).
+
+    With a data plane (``DataPlane``): ``output_store`` / ``output_key`` name the node store and key that
+    keep the result (None: it went back through the driver, as in plain HTEx) and ``inputs`` says how each
+    argument that was a stored result came to this task.
     """
 
     node: str
@@ -30,6 +50,9 @@ class RunRecord:
     start: float
     end: float
     output_bytes: int | None = None
+    output_store: str | None = None
+    output_key: str | None = None
+    inputs: tuple[InputFetch, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -103,12 +126,14 @@ class ExpectedNodes:
 class ConnectedNode:
     """A node with at least one live worker pool: registered, active, accepted and with more than 0 workers.
 
-    A draining pool keeps its node connected until its last task is done.
+    A draining pool keeps its node connected until its last task is done. ``stores``: the ``host:port`` of
+    the node stores its pools advertised at registration (the data plane; empty without one).
     """
 
     name: str
     slots: int
     pools: int
+    stores: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,7 +155,9 @@ class AffinityStats:
     ``fell_back``: soft tasks released to any node because theirs was missing for the grace period;
     ``failed_hard``: hard tasks failed with NodeUnavailable; ``requeued``: tasks re-queued after losing their
     pool; ``zero_worker_pools`` / ``rejected_pools``: ``"<manager>@<node>"`` of pools registered with 0 workers
-    and of pools refused by ``allowed_nodes`` (with the reason).
+    and of pools refused by ``allowed_nodes`` (with the reason); ``bytes_from_pools`` / ``bytes_to_pools``:
+    bytes the interchange received from and sent to worker pools (results and tasks, heartbeats included):
+    what crossed the driver's side.
     """
 
     stolen: int
@@ -140,3 +167,5 @@ class AffinityStats:
     queued_tagged: int
     zero_worker_pools: tuple[str, ...]
     rejected_pools: tuple[str, ...]
+    bytes_from_pools: int = 0
+    bytes_to_pools: int = 0

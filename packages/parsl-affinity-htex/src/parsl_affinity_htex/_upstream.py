@@ -70,8 +70,11 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
     ),
     f"{_IX}.Interchange.process_manager_socket_message": (
         "f12264186ffe68e727af24b5e6661785ff8b3a6f6c344256629a55bead2596bd",
-        "relied on: registration merges extra fields such as node_name into the record (new_rec.update(msg)) "
-        "and stores it with `self._ready_managers[manager_id] = new_rec`; results call `m['tasks'].remove(tid)`",
+        "relied on: registration merges extra fields such as node_name and node_store into the record "
+        "(new_rec.update(msg)) and stores it with `self._ready_managers[manager_id] = new_rec`; results call "
+        f"`m['tasks'].remove(tid)`; wrapped by {_OUR_IX}.process_manager_socket_message, which reads the "
+        "message (counting its bytes) and replays it through recv_multipart/send_multipart of a stand-in "
+        "manager_sock",
     ),
     f"{_IX}.Interchange._send_monitoring_info": (
         "08da41fdf3a6096614cc8670758b07ecd5b094c88e6bb0ae8ef7833903c5c9f4",
@@ -242,7 +245,9 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
     ),
     "parsl.executors.execute_task.execute_task": (
         "0d399e780b0231dcac1954b403b63d81e3c73e3a920b7f51b7799a65195176ea",
-        "called by parsl_affinity_htex._task.execute_with_record",
+        "called by parsl_affinity_htex._task.execute_with_record; reproduced by "
+        "parsl_affinity_htex._task._execute_fetching (the same unpack and call, node-store arguments fetched "
+        "first)",
     ),
 }
 
@@ -322,7 +327,14 @@ ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {
         "_send_monitoring_info",
     ),
     f"{_IX}.Interchange.process_command": ("socks", "command_channel", "recv_pyobj", "send_pyobj"),
-    f"{_IX}.Interchange.process_manager_socket_message": ("_ready_managers", "update", "remove"),
+    f"{_IX}.Interchange.process_manager_socket_message": (
+        "_ready_managers",
+        "update",
+        "remove",
+        "recv_multipart",
+        "send_multipart",
+        "socks",
+    ),
     f"{_HTEX}.HighThroughputExecutor.__init__": (
         "_task_counter",
         "worker_port",

@@ -10,8 +10,10 @@ from parsl_affinity_htex._errors import (
     InsecureTransportWarning,
     InterchangeLost,
     InvalidClusterSpecError,
+    InvalidDataPlaneError,
     NodeUnavailable,
     NotOnAffinityWorker,
+    StoredResultLost,
 )
 
 __all__ = [
@@ -19,6 +21,8 @@ __all__ = [
     "InsecureTransportWarning",
     "InterchangeLost",
     "InvalidClusterSpecError",
+    "InvalidDataPlaneError",
     "NodeUnavailable",
     "NotOnAffinityWorker",
+    "StoredResultLost",
 ]

@@ -33,6 +33,7 @@ import math
 import os
 import pickle
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -162,6 +163,26 @@ class _ReplayedCommand:
         self._socket.send_pyobj(reply)
 
 
+class _ReplayedManagerMessage:
+    """Stands in for the pool socket for one upstream ``process_manager_socket_message`` call.
+
+    The message was read here first (to count its bytes); upstream's handler gets it back from this object,
+    and its replies go to the real socket.
+    """
+
+    def __init__(self, parts: list[bytes], socket: Any, sent: Callable[[int], None]) -> None:
+        self._parts = parts
+        self._socket = socket
+        self._sent = sent
+
+    def recv_multipart(self) -> list[bytes]:
+        return self._parts
+
+    def send_multipart(self, parts: Sequence[bytes]) -> None:
+        self._sent(sum(len(p) for p in parts))
+        self._socket.send_multipart(parts)
+
+
 class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
     """Upstream's interchange plus per-node queues, capacity-based liveness, fallback, stealing and rescue."""
 
@@ -204,6 +225,9 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
         self._zero_worker_pools: dict[bytes, str] = {}
         self._rejected_pools: collections.deque[str] = collections.deque(maxlen=_REJECTED_KEPT)
         self._stats = {"stolen": 0, "fell_back": 0, "failed_hard": 0, "requeued": 0, "rejected": 0}
+        # every byte that crossed between the pools and the driver's side (the data plane keeps big results
+        # off this path; these counters show it)
+        self._bytes = {"bytes_from_pools": 0, "bytes_to_pools": 0}
         log.info(
             "interchange.started %s",
             kv(
@@ -608,7 +632,9 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
                     node = _node_of(m)
                     tasks = self._pop_for(node, real_capacity, now)
                     if tasks:
-                        self.manager_sock.send_multipart([manager_id, pickle.dumps(tasks)])
+                        payload = pickle.dumps(tasks)
+                        self._bytes["bytes_to_pools"] += len(manager_id) + len(payload)
+                        self.manager_sock.send_multipart([manager_id, payload])
                         task_count = len(tasks)
                         self.count += task_count
                         tids = [t["task_id"] for t in tasks]
@@ -624,6 +650,28 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
                 else:
                     interesting_managers.remove(manager_id)
         # ---- END adapted block ----
+
+    def process_manager_socket_message(
+        self,
+        interesting_managers: set[bytes],
+        monitoring_radio: MonitoringRadioSender | None,
+        kill_event: threading.Event,
+    ) -> None:
+        """Count the bytes of one pool message, then hand it to upstream's handler unchanged."""
+        if self.socks.get(self.manager_sock) != zmq.POLLIN:
+            return
+        parts = self.manager_sock.recv_multipart()
+        self._bytes["bytes_from_pools"] += sum(len(p) for p in parts)
+        real_sock, real_socks = self.manager_sock, self.socks
+        replay = _ReplayedManagerMessage(parts, real_sock, self._count_sent)
+        self.manager_sock, self.socks = replay, {replay: zmq.POLLIN}  # type: ignore[assignment]
+        try:
+            super().process_manager_socket_message(interesting_managers, monitoring_radio, kill_event)
+        finally:
+            self.manager_sock, self.socks = real_sock, real_socks
+
+    def _count_sent(self, nbytes: int) -> None:
+        self._bytes["bytes_to_pools"] += nbytes
 
     def process_command(self, monitoring_radio: MonitoringRadioSender | None) -> None:
         """Answer our commands here; hand every other request to upstream's handler unchanged."""
@@ -654,6 +702,7 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
                 "pools": len(records),
                 "managers": sorted(mid.decode(errors="replace") for mid in managers),
                 "blocks": sorted({str(m.get("block_id")) for m in records}),
+                "stores": sorted({str(store) for m in records if (store := dict(m).get("node_store"))}),
                 "queued": len(self._node_queues.get(node) or ()),
             }
         return report
@@ -662,6 +711,7 @@ class AffinityInterchange(_upstream.Interchange):  # type: ignore[misc]
         """Counters of the affinity policy since start, and the pools that cannot take work."""
         return {
             **self._stats,
+            **self._bytes,
             "queued_tagged": self._tagged_queued,
             "queued_by_node": {node: len(q) for node, q in self._node_queues.items() if q},
             "zero_worker_pools": sorted(self._zero_worker_pools.values()),

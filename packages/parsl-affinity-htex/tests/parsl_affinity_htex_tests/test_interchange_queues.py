@@ -189,7 +189,14 @@ def test_nodes_report_counts_live_pools_and_slots(harness: Harness) -> None:
     harness.add(9, node="n1")
     report = ic.nodes_report()
     assert report == {
-        "n1": {"slots": 4, "pools": 2, "managers": ["m1", "m2"], "blocks": ["b-n1"], "queued": 1}
+        "n1": {
+            "slots": 4,
+            "pools": 2,
+            "managers": ["m1", "m2"],
+            "blocks": ["b-n1"],
+            "stores": [],
+            "queued": 1,
+        }
     }
 
 

@@ -20,8 +20,10 @@ ERRORS = {
     "InsecureTransportWarning",
     "InterchangeLost",
     "InvalidClusterSpecError",
+    "InvalidDataPlaneError",
     "NodeUnavailable",
     "NotOnAffinityWorker",
+    "StoredResultLost",
 }
 
 
@@ -83,6 +85,15 @@ def test_errors_pickle_with_their_context() -> None:
         err = pickle.loads(pickle.dumps(getattr(errors, name)("message")))
         assert type(err) is getattr(errors, name) and str(err) == "message"
     assert issubclass(errors.InsecureTransportWarning, UserWarning)
+    lost = pickle.loads(
+        pickle.dumps(errors.StoredResultLost("parsl-affinity-htex-node:n1@h:1", "k1", "gone"))
+    )
+    assert (lost.store, lost.key, lost.reason, lost.producer_node) == (
+        "parsl-affinity-htex-node:n1@h:1",
+        "k1",
+        "gone",
+        "n1",
+    )
 
 
 def test_errors_live_in_the_errors_namespace_only() -> None:

@@ -53,12 +53,15 @@ def test_arg_parser_is_upstreams_plus_node_name() -> None:
 def test_registration_message_carries_the_node_name() -> None:
     # create_reg_message needs only these attributes; build the manager without connecting anywhere.
     manager = NodeAwareManager.__new__(NodeAwareManager)
-    manager.node_name = "node-q"
+    manager.node_name, manager.node_store = "node-q", None
     manager.worker_count, manager.uid, manager.block_id = 3, "uid1", "0"
     manager.start_time, manager.drain_time, manager.prefetch_capacity = 0.0, float("inf"), 0
     msg = manager.create_reg_message()
     assert msg["node_name"] == "node-q"
     assert msg["type"] == "registration" and msg["max_capacity"] == 3
+    assert "node_store" not in msg
+    manager.node_store = "10.0.0.5:6379"
+    assert manager.create_reg_message()["node_store"] == "10.0.0.5:6379"
 
 
 def test_current_node_outside_a_task_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
