@@ -39,6 +39,7 @@ from typing import Any
 
 from parsl.app.errors import RemoteExceptionWrapper
 from parsl.app.futures import DataFuture
+from parsl.dataflow.dependency_resolvers import DependencyResolver
 from parsl.dataflow.dflow import DataFlowKernel
 from parsl.dataflow.futures import AppFuture
 from parsl.dataflow.states import States
@@ -46,7 +47,7 @@ from parsl.dataflow.taskrecord import TaskRecord
 from parsl.executors.high_throughput.errors import ManagerLost
 
 import saga_graphs
-from parsl_affinity_htex import RunRecord
+from parsl_affinity_htex import RunRecord, plain_value
 
 from ._config import SagaConfig
 from ._dispatch import NodeQueues
@@ -58,6 +59,7 @@ from ._errors import (
     UnknownPinnedNodeError,
 )
 from ._hints import HINT_KEYS, split_hints
+from ._lineage import Lineage, lost_input
 from ._live import LiveView
 from ._log import kv
 from ._network_source import ClusterView, NetworkEvent
@@ -99,13 +101,37 @@ class _WaitSignal(list):  # type: ignore[type-arg]
         self._kernel._waited_on(self._tid)
 
 
+#: Set while Parsl unwraps a task's dependencies: their results go to the task as they are (a result kept
+#: in a node store stays a proxy, which the child's worker fetches from the node holding it).
+_unwrapping = threading.local()
+
+
+def _passing_node_results(resolver: DependencyResolver) -> DependencyResolver:
+    """``resolver`` (the config's, or Parsl's shallow one) with the dependencies' results unwrapped as they
+    are, not fetched to the driver by ``_SagaAppFuture.result``."""
+    unwrap = resolver.traverse_to_unwrap
+
+    def traverse_to_unwrap(dep: object) -> object:
+        _unwrapping.active = True
+        try:
+            return unwrap(dep)
+        finally:
+            _unwrapping.active = False
+
+    return DependencyResolver(
+        traverse_to_gather=resolver.traverse_to_gather, traverse_to_unwrap=traverse_to_unwrap
+    )
+
+
 class _SagaAppFuture(AppFuture):
     """AppFuture whose every way of waiting (result, exception, done-polling, wait, as_completed) asks the
-    kernel to plan what is held, so explicit mode cannot wait forever."""
+    kernel to plan what is held, so explicit mode cannot wait forever; ``result()`` gives a result kept in
+    a node store (the executor's data plane) as its plain value, fetched then."""
 
     def result(self, timeout: float | None = None) -> Any:
         _signal(self.task_record)
-        return super().result(timeout)
+        value = super().result(timeout)
+        return value if getattr(_unwrapping, "active", False) else plain_value(value)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         _signal(self.task_record)
@@ -194,6 +220,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._replan_tids: set[int] = set()
         self._failed: deque[tuple[PlannedTask, BaseException]] = deque()  # to fail without a Parsl retry
         self._queues = NodeQueues(config.dispatch_window, self._node_slots_now)
+        self._lineage = Lineage(self._remake)
         self._last_submit = time.monotonic()
         self._started = time.monotonic()
         self._last_drift_round = 0.0
@@ -221,6 +248,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._live: LiveView | None = None
         self._parsl_log = ParslLogBridge()  # our loggers join Parsl's parsl.log handler (add_executors)
         super().__init__(config)
+        self.dependency_resolver = _passing_node_results(self.dependency_resolver)
         self._parsl_log.attach()  # no-op if add_executors did it already
         try:
             self._planned_label = self._choose_executor(config)
@@ -607,6 +635,15 @@ class SagaDataFlowKernel(DataFlowKernel):
         """Record reality, feed the cost model and calibration, re-plan on node loss, else pass it on."""
         exc = fut.exception()
         nxt = self._settle(task)
+        lost = lost_input(exc if exc is not None else fut.result())
+        if lost is not None and self._lineage.knows(lost) and task.losses < self._saga_config.max_replans:
+            # an argument was a result kept on a node that is gone: make it again, then re-plan this task
+            with self._lock:
+                task.losses += 1
+                task.ready = True
+            self._dispatch_later(nxt)
+            self._lineage.recover(lost, partial(self._recovered, task))
+            return
         pinned_hard = task.pin is not None and task.pin.hard
         if (
             exc is not None
@@ -641,11 +678,32 @@ class SagaDataFlowKernel(DataFlowKernel):
             self._dispatch_later(nxt)
             proxy.set_exception(exc)
 
+    def _remake(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future:
+        """Run a lost result's recipe again on the planned executor, on whichever node takes it."""
+        executor: Any = self.executors[self._planned_label]
+        return executor.submit(func, {}, *args, **kwargs)
+
+    def _recovered(self, task: PlannedTask, error: BaseException | None) -> None:
+        """The lost argument of ``task`` was made again (or could not be): re-plan and run it, or fail it."""
+        if error is not None:
+            log.error("lineage.failed %s", kv(task=task.tid, error=repr(error)))
+            with self._lock:
+                proxy = task.proxy
+            if proxy is not None and not proxy.done():
+                proxy.set_exception(error)
+            return
+        with self._lock:
+            self._triggers.append(f"task {task.tid}: an argument was made again after its node was lost")
+            self._replan_tids.add(task.tid)
+        self._wake.set()
+
     def _record_actual(self, task: PlannedTask, fut: Future) -> RunRecord | None:
         # not getattr(): a memoized result's future is an AppFuture, whose unknown attributes are futures
         run = fut.__dict__.get("run_record")
         if not isinstance(run, RunRecord):
             return None
+        if run.output_key is not None and task.record is not None:
+            self._lineage.remember(run.output_key, task.record, fut.result())
         task.actual = run.relative_to(self._t0 if self._t0 is not None else 0.0)
         task.output_bytes = getattr(run, "output_bytes", None)
         a = task.assignment

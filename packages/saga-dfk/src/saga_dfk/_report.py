@@ -32,11 +32,13 @@ __all__ = [
     "REPORT_VERSION",
     "actual_run",
     "build_report",
+    "data_movement",
     "describe_planned_span",
     "error_info",
     "gantt_tasks",
     "live_view",
     "load_report",
+    "movement_totals",
     "outcome_counts",
     "row_outcome",
     "summarize_report",
@@ -96,6 +98,65 @@ def describe_planned_span(
         "last planned end", f"last planned end ({hi:.2f} s)"
     )
     return hi - lo, f"{hi - lo:.2f} s = {text}"
+
+
+def data_movement(tasks: Sequence[PlannedTask]) -> list[dict[str, Any]]:
+    """Per dependency edge (parent -> child) whose child ran: how the parent's result reached it.
+
+    ``via``: ``"local"`` (the child's node store held it: parent and child on one node), ``"peer"`` (fetched
+    from the parent's node store on another node), or ``"driver"`` (the result went up to the driver and
+    down again, as in plain HTEx: no data plane, or a result below its threshold); ``bytes`` moved and, for
+    store fetches, ``seconds`` the fetch took on the child's worker. Measured by the workers (RunRecord).
+    """
+    by_key = {t.actual.output_key: t for t in tasks if t.actual is not None and t.actual.output_key}
+    by_id = {t.tid: t for t in tasks}
+    edges: list[dict[str, Any]] = []
+    for child in sorted(tasks, key=lambda t: t.tid):
+        run = child.actual
+        if run is None:
+            continue
+        fetched = {}
+        for fetch in getattr(run, "inputs", ()):
+            parent = by_key.get(fetch.key)
+            if parent is not None:
+                fetched[parent.tid] = fetch
+        for pid in child.parents:
+            parent = by_id.get(pid)
+            if parent is None or parent.actual is None:
+                continue
+            fetch = fetched.get(pid)
+            if fetch is not None:
+                edges.append(
+                    {
+                        "parent": pid,
+                        "child": child.tid,
+                        "via": "local" if fetch.local else "peer",
+                        "bytes": fetch.nbytes,
+                        "seconds": fetch.seconds,
+                    }
+                )
+            else:
+                edges.append(
+                    {
+                        "parent": pid,
+                        "child": child.tid,
+                        "via": "driver",
+                        "bytes": parent.output_bytes,
+                        "seconds": None,
+                    }
+                )
+    return edges
+
+
+def movement_totals(edges: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Edges and bytes per ``via`` (local, peer, driver), and the fetch seconds of the store ones."""
+    totals: dict[str, dict[str, float]] = {}
+    for edge in edges:
+        t = totals.setdefault(str(edge["via"]), {"edges": 0, "bytes": 0, "seconds": 0.0})
+        t["edges"] += 1
+        t["bytes"] += int(edge["bytes"] or 0)
+        t["seconds"] += float(edge["seconds"] or 0.0)
+    return totals
 
 
 def build_report(
@@ -162,6 +223,7 @@ def build_report(
     planned = saga_graphs.span(planned_runs)
     actual = saga_graphs.span(actual_runs)
     counts = outcome_counts(rows)
+    edges = data_movement([t for t in tasks if not t.opted_out])
     return {
         "version": REPORT_VERSION,
         "scheduler": scheduler if isinstance(scheduler, str) else list(scheduler),
@@ -197,6 +259,7 @@ def build_report(
             "makespan_ratio": (actual / planned) if planned and actual is not None else None,
         },
         "replanned_tasks": [row["id"] for row in rows if row["replanned"]],
+        "data_movement": {"totals": movement_totals(edges), "edges": edges},
         "tasks": rows,
     }
 
@@ -217,7 +280,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
 def actual_run(row: Mapping[str, Any]) -> RunRecord | None:
     """The RunRecord of one report row (``report["tasks"][i]``), on the report's plan clock; None if the
     task did not run. Add ``report["t0"]`` to its times for worker epoch seconds."""
-    from parsl_affinity_htex import RunRecord
+    from parsl_affinity_htex import InputFetch, RunRecord
 
     run = row.get("actual")
     if not run:
@@ -228,6 +291,10 @@ def actual_run(row: Mapping[str, Any]) -> RunRecord | None:
             hostname=str(run.get("hostname") or run["node"]),
             start=float(run["start"]),
             end=float(run["end"]),
+            output_bytes=run.get("output_bytes"),
+            output_store=run.get("output_store"),
+            output_key=run.get("output_key"),
+            inputs=tuple(InputFetch(**fetch) for fetch in run.get("inputs") or ()),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidReportError(

@@ -63,6 +63,11 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
         f"overridden by {_OURS}.cleanup (fails held tasks, then calls it); sets cleanup_called; shuts "
         "_task_launch_pool down",
     ),
+    f"{_DFK}._unwrap_futures": (
+        "81a7619dd514f71e20951e93d1a5a716862bfb6cc15da6e68d71d4759f231144",
+        f"relied on: every dependency is unwrapped through self.dependency_resolver.traverse_to_unwrap, which "
+        f"{_OURS}.__init__ wraps so a result kept in a node store reaches the child as its proxy",
+    ),
     f"{_DFK}._complete_task_exception": (
         "4b6b9573b238162e04a6893ab72ba4529b3eb08386616b3ef5827abc1829c9f6",
         f"called by {_OURS}._fail: a task saga-dfk cannot plan fails as final, without spending Parsl retries",
@@ -76,7 +81,8 @@ FUNCTIONS: Final[dict[str, tuple[str, str]]] = {
 SOURCES: Final[dict[str, tuple[str, str]]] = {}
 
 ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {
-    f"{_DFK}.__init__": ("cleanup_called", "executors", "_task_launch_pool"),
+    f"{_DFK}.__init__": ("cleanup_called", "executors", "_task_launch_pool", "dependency_resolver"),
+    f"{_DFK}._unwrap_futures": ("dependency_resolver", "traverse_to_unwrap"),
     f"{_DFK}.cleanup": ("cleanup_called", "_task_launch_pool"),
     f"{_DFK}._complete_task_exception": ("memoizer", "wipe_task"),
     "parsl.dataflow.dflow.DataFlowKernelLoader.load": ("_dfk",),
