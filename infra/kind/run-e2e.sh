@@ -112,6 +112,7 @@ kind load docker-image "$IMAGE" --name "$CLUSTER"
 K8S_MANIFESTS="$ROOT/packages/k8s-topology/manifests"
 kubectl --context "$CONTEXT" apply -f "$K8S_MANIFESTS/namespace.yaml"
 kubectl --context "$CONTEXT" apply -f "$K8S_MANIFESTS/rbac.yaml"
+kubectl --context "$CONTEXT" apply -f "$K8S_MANIFESTS/network-policy.yaml"
 sed "s|saga-e2e-worker:IMAGE_TAG|$IMAGE|g" "$KIND_DIR/manifests/driver-job.yaml" \
   | kubectl --context "$CONTEXT" apply -f -
 

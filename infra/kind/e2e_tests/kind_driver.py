@@ -81,8 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from e2e_tests.runner import collect, parsl_session, submit_workflow, warm_up
     from e2e_tests.witness import Witness
     from e2e_tests.workflow import stages
-    from k8s_topology import PinnedKubernetesProvider, discover, make_api_client
-    from parsl_affinity_htex import AffinityHighThroughputExecutor
+    from k8s_topology import NodeStoreSidecar, PinnedKubernetesProvider, discover, make_api_client
+    from parsl_affinity_htex import AffinityHighThroughputExecutor, DataPlane
 
     api = make_api_client(None)
     core = client.CoreV1Api(api)
@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_cpu=1,
         init_mem="256Mi",
         max_mem="1Gi",
+        node_store=NodeStoreSidecar(),  # each pod's results stay in a redis-server beside its pool
     )
     executor = AffinityHighThroughputExecutor(
         label="kind",
@@ -113,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         heartbeat_period=2,
         heartbeat_threshold=10,
         encrypted=False,  # see the module docstring: no way to give worker pods the 0700 cert dir
+        data_plane=DataPlane(),
     )
     workflow = stages()
     # the workflow's stages are declared in it as they are submitted, under their real task ids
@@ -144,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = collect(workflow, futures, witness, started=started, timeout=args.timeout)
         run.planned = {name: dfk.saga_assignments[f.tid].node for name, f in futures.items()}
         ip_to_node = pod_nodes(core, args.namespace)  # before shutdown deletes the pods
+        stores = {name: list(node.stores) for name, node in executor.connected_nodes().items()}
+        movement = dfk.run_report()["data_movement"]["totals"]
     proven = run.ran_on(ip_to_node.get)
     mismatches = run.mismatches(ip_to_node.get)
     used = sorted({n for t, n in proven.items() if t in run.results and n})
@@ -152,9 +156,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "proven": {t: proven[t] for t in run.results},
         "nodes_used": used,
         "mismatches": {t: list(v) for t, v in mismatches.items()},
+        "node_stores": stores,
+        "data_movement": movement,
     }
     print(f"E2E_RESULT {json.dumps(result, sort_keys=True)}", flush=True)
-    ok = not mismatches and len(used) >= args.min_nodes
+    # every pod advertised its own node store, at its pod IP
+    stores_ok = sorted(stores) == nodes and all(
+        len(s) == 1 and s[0].split(":")[0] in ip_to_node for s in stores.values()
+    )
+    ok = not mismatches and len(used) >= args.min_nodes and stores_ok
     log.info(
         "kind.done ok=%s nodes_used=%s mismatches=%s makespan_s=%s",
         ok,

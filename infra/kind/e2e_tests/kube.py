@@ -16,8 +16,9 @@ pod kills its process.
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +88,24 @@ def pinned_node(pod: Any) -> str:
 
 @dataclass
 class RunningPod:
-    """A pod the fake kubelet started: where, with which command, and its process."""
+    """A pod the fake kubelet started: where, with which command, and its process (the first container's;
+    ``sidecars`` are the processes of the others, e.g. a node store)."""
 
     name: str
     node: str
     command: list[str]
     env: dict[str, str]
     process: Any
+    sidecars: list[Any] = field(default_factory=list)
+
+    def kill(self) -> None:
+        for proc in [self.process, *self.sidecars]:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+_VARIABLE_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
 class FakeKubelet:
@@ -131,9 +143,7 @@ class FakeKubelet:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         for pod in self.pods.values():
-            if pod.process.poll() is None:
-                pod.process.kill()
-                pod.process.wait(timeout=5)
+            pod.kill()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll):
@@ -162,8 +172,23 @@ class FakeKubelet:
                 log.warning("kubelet.unschedulable pod=%s reason=%s", name, str(exc))
         for name, running in self.pods.items():
             if name not in seen and running.process.poll() is None:  # deleted through the API
-                running.process.kill()
+                running.kill()
                 log.info("kubelet.pod_killed pod=%s node=%s", name, running.node)
+
+    def _environment(self, container: Any, node: str) -> dict[str, str]:
+        """The container's variables as a kubelet resolves them after binding: the downward API's
+        ``spec.nodeName`` and ``status.podIP`` (a pod's IP is its node's here) and ``$(VAR)`` references
+        to variables defined before."""
+        field_values = {"spec.nodeName": node, "status.podIP": self.cluster.node(node).address}
+        env: dict[str, str] = {}
+        for var in container.env or []:
+            if var.value is not None:
+                env[var.name] = _VARIABLE_REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)), var.value)
+            elif var.value_from and var.value_from.field_ref:
+                value = field_values.get(var.value_from.field_ref.field_path)
+                if value is not None:
+                    env[var.name] = value
+        return env
 
     def _start(self, pod: Any) -> None:
         node = pinned_node(pod)
@@ -171,23 +196,22 @@ class FakeKubelet:
             raise UnschedulablePod(
                 f"pod {pod.metadata.name} is pinned to {node!r}, which has no kubelet here"
             )
-        (container,) = pod.spec.containers
-        env: dict[str, str] = {}
-        for var in container.env or []:
-            if var.value is not None:
-                env[var.name] = var.value
-            elif (
-                var.value_from
-                and var.value_from.field_ref
-                and var.value_from.field_ref.field_path == "spec.nodeName"
-            ):
-                env[var.name] = node  # the downward API, resolved as a kubelet does after binding
-        command = [*(container.command or []), *(container.args or [])]
-        log_path = Path(self.log_dir) / f"{pod.metadata.name}.log" if self.log_dir else None
-        # The "image" is this machine: the pod's process imports what this test process can import. The
+        # The "image" is this machine: the pod's processes import what this test process can import. The
         # pool command itself carries no import path (the provider is not local), as on a real cluster.
-        process = self.cluster.spawn(node, command, env=child_env(env), log_path=log_path)
-        self.pods[pod.metadata.name] = RunningPod(pod.metadata.name, node, command, env, process)
+        # Every container runs in the node's namespace, as a pod's containers share the pod's network.
+        started: list[tuple[list[str], dict[str, str], Any]] = []
+        for index, container in enumerate(pod.spec.containers):
+            env = self._environment(container, node)
+            command = [*(container.command or []), *(container.args or [])]
+            suffix = "" if index == 0 else f"-{container.name}"
+            log_path = Path(self.log_dir) / f"{pod.metadata.name}{suffix}.log" if self.log_dir else None
+            started.append(
+                (command, env, self.cluster.spawn(node, command, env=child_env(env), log_path=log_path))
+            )
+        (command, env, process), *sidecars = started
+        self.pods[pod.metadata.name] = RunningPod(
+            pod.metadata.name, node, command, env, process, [p for _, _, p in sidecars]
+        )
         # What the scheduler and kubelet would write back: binding, then phase Running.
         self.core.patch_namespaced_pod(
             pod.metadata.name,

@@ -57,6 +57,16 @@ def test_kind_driver_main_proves_placement_and_prints_result(
     assert result["tasks"] == 15 and len(result["nodes_used"]) >= 2
     assert set(result["nodes_used"]) <= set(WORKERS)
     assert result["proven"] == result["planned"]
+    # each pod ran a node store beside its pool (the sidecar), advertised at its pod IP
+    addresses = {cluster.node(n).address for n in WORKERS}
+    assert sorted(result["node_stores"]) == WORKERS
+    assert all(len(s) == 1 and s[0].split(":")[0] in addresses for s in result["node_stores"].values())
+    # the workflow's 4 MiB results moved node to node, not through the driver
+    assert (
+        result["data_movement"].get("peer", {}).get("edges", 0)
+        + result["data_movement"].get("local", {}).get("edges", 0)
+        >= 1
+    ), result["data_movement"]
 
 
 @pytest.mark.parametrize(

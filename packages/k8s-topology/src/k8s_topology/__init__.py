@@ -19,6 +19,7 @@ from k8s_topology import errors
 from k8s_topology._client import make_api_client
 from k8s_topology._discovery import NodeFilter, discover
 from k8s_topology._nodes import BANDWIDTH_KEY, SLOTS_KEY, SPEED_KEY, KubeNode
+from k8s_topology._sidecar import NodeStoreSidecar
 from k8s_topology._topology import BandwidthTiers, Topology
 from k8s_topology._watch import NodeEvent, NodeWatch, NodeWatcher
 from k8s_topology.errors import K8sTopologyError
@@ -35,6 +36,7 @@ __all__ = [
     "KubeNode",
     "NodeEvent",
     "NodeFilter",
+    "NodeStoreSidecar",
     "NodeWatch",
     "NodeWatcher",
     "PinnedKubernetesProvider",

@@ -52,6 +52,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess with
 
 from k8s_topology._client import api_errors, host_of, make_api_client
 from k8s_topology._discovery import NodeFilter, discover, reject_removed_keywords
+from k8s_topology._sidecar import NodeStoreSidecar
 from k8s_topology._topology import Topology
 from k8s_topology.errors import InvalidOverride, NoNodeAvailable
 
@@ -103,7 +104,10 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
 
     The other arguments are upstream's (image, namespace, CPU/memory requests and limits, secret,
     volumes, service account, annotations, ...) plus ``image_pull_policy``, ``env`` (extra plain
-    environment variables) and credentials (``api_client``, ``kubeconfig``, ``context``).
+    environment variables), credentials (``api_client``, ``kubeconfig``, ``context``) and
+    ``node_store``: a :class:`NodeStoreSidecar` to run a node store (``redis-server``) in every pod, for
+    an executor's data plane; the worker then gets the store's address (pod IP and port) in
+    ``PARSL_NODE_STORE``, which the node-aware worker pool advertises at registration.
     """
 
     def __init__(
@@ -138,6 +142,7 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
         annotations: dict[str, str] | None = None,
         image_pull_policy: str | None = None,
         env: Mapping[str, str] | None = None,
+        node_store: NodeStoreSidecar | None = None,
         **removed: Never,
     ) -> None:
         reject_removed_keywords("PinnedKubernetesProvider()", removed)
@@ -156,6 +161,11 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
         self.pools_per_node = pools_per_node
         self.image_pull_policy = image_pull_policy
         self.env = dict(env or {})
+        if node_store is not None and not isinstance(node_store, NodeStoreSidecar):
+            raise InvalidOverride(
+                f"node_store = {node_store!r} must be a k8s_topology.NodeStoreSidecar or None"
+            )
+        self.node_store = node_store
         self._api = make_api_client(api_client, kubeconfig=kubeconfig, context=context)
 
         self._topology: Topology | None = None
@@ -332,10 +342,16 @@ class PinnedKubernetesProvider(KubernetesProvider):  # type: ignore[misc]
             if name not in self.env  # a value given in env= wins (one entry per name)
         ]
         extra = [client.V1EnvVar(name=k, value=v) for k, v in self.env.items()]
+        store_env = self.node_store.worker_env() if self.node_store is not None else []
         for container in spec.containers:
-            container.env = [*(container.env or []), *node_env, *extra]
+            container.env = [*(container.env or []), *node_env, *store_env, *extra]
             if self.image_pull_policy:
                 container.image_pull_policy = self.image_pull_policy
+        if self.node_store is not None:
+            sidecar = self.node_store.container(self.image)
+            if self.image_pull_policy:
+                sidecar.image_pull_policy = self.image_pull_policy
+            spec.containers = [*spec.containers, sidecar]
 
     @property
     def label(self) -> str:

@@ -393,3 +393,61 @@ def test_we_set_every_attribute_upstream_init_sets(cluster: FakeApiServer) -> No
     provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), nodes=["worker-a1"])
     missing = sorted(a for a in upstream_attrs if not hasattr(provider, a))
     assert missing == []
+
+
+def test_a_node_store_sidecar_runs_beside_the_pool_and_the_pool_learns_its_address(
+    cluster: FakeApiServer,
+) -> None:
+    provider = PinnedKubernetesProvider(
+        "img:1",
+        api_client=cluster.api_client(),
+        nodes=["worker-a1"],
+        node_store=kt.NodeStoreSidecar(port=6380, max_memory="128mb"),
+        image_pull_policy="IfNotPresent",
+    )
+    provider.submit(LAUNCH, 1)
+    (pod,) = pods_posted(cluster, "default")
+    worker, store = pod["spec"]["containers"]
+    assert LAUNCH.strip() in " ".join(worker["args"])  # the worker's command is unchanged
+    env = {e["name"]: e for e in worker["env"]}
+    assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    # Kubernetes expands $(POD_IP) from the variable defined before it: other pods can reach that address
+    assert env["PARSL_NODE_STORE"] == {"name": "PARSL_NODE_STORE", "value": "$(POD_IP):6380"}
+    assert list(env).index("POD_IP") < list(env).index("PARSL_NODE_STORE")
+    assert store["name"] == "node-store" and store["image"] == "img:1"
+    assert store["imagePullPolicy"] == "IfNotPresent"
+    assert store["command"] == ["redis-server"]
+    args = store["args"]
+    assert args[args.index("--port") + 1] == "6380" and args[args.index("--maxmemory") + 1] == "128mb"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert store["ports"] == [{"containerPort": 6380, "name": "node-store"}]
+    assert store["readinessProbe"]["exec"]["command"] == ["redis-cli", "-p", "6380", "ping"]
+    assert store["resources"]["limits"] == {"cpu": "500m", "memory": "384Mi"}
+    assert store["resources"]["requests"] == {"cpu": "125m", "memory": "96Mi"}
+
+
+def test_without_a_node_store_the_pod_has_only_the_worker(cluster: FakeApiServer) -> None:
+    provider = PinnedKubernetesProvider("img:1", api_client=cluster.api_client(), nodes=["worker-a1"])
+    provider.submit(LAUNCH, 1)
+    (pod,) = pods_posted(cluster, "default")
+    assert len(pod["spec"]["containers"]) == 1
+    assert "PARSL_NODE_STORE" not in {e["name"] for e in pod["spec"]["containers"][0]["env"]}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [({"port": 0}, "port"), ({"port": "6379"}, "port"), ({"max_memory": ""}, "max_memory")],
+)
+def test_bad_node_store_settings_are_named(kwargs: dict[str, Any], named: str) -> None:
+    with pytest.raises(kt.errors.InvalidOverride, match=named):
+        kt.NodeStoreSidecar(**kwargs)
+
+
+def test_node_store_must_be_a_sidecar(cluster: FakeApiServer) -> None:
+    with pytest.raises(kt.errors.InvalidOverride, match="NodeStoreSidecar"):
+        PinnedKubernetesProvider(
+            "img:1",
+            api_client=cluster.api_client(),
+            nodes=["worker-a1"],
+            node_store={"port": 1},  # type: ignore[arg-type]
+        )

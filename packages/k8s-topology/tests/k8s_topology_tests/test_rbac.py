@@ -33,10 +33,18 @@ def docs(name: str) -> list[dict]:
 
 def test_manifests_validate_strictly_offline() -> None:
     files = sorted(MANIFESTS.glob("*.yaml"))
-    assert [f.name for f in files] == ["namespace.yaml", "rbac.yaml"]
+    assert [f.name for f in files] == ["namespace.yaml", "network-policy.yaml", "rbac.yaml"]
     result = validate(*files)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("passed") == 6
+    assert result.stdout.count("passed") == 7
+
+
+def test_only_the_namespace_can_reach_its_pods() -> None:
+    """The interchange and the node stores (no password) take connections from the namespace's pods only."""
+    (policy,) = docs("network-policy.yaml")
+    assert policy["kind"] == "NetworkPolicy" and policy["metadata"]["namespace"] == "parsl"
+    assert policy["spec"]["podSelector"] == {} and policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
 
 
 @pytest.mark.parametrize(
