@@ -514,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 warm_up(NODES)
                 model, measured = calibrate(NODES, tier.slow_node)
                 tier.info["calibrated_path_bytes_per_s"] = measured
-                dfk.saga_config.network = dict(model.network(NODES).to_spec())  # read at every planning round
+                dfk.set_network(model.network(NODES))  # the next rounds plan on the calibrated model
                 print(f"  driver-path throughput (bytes/s): {measured}", flush=True)
                 outcomes: dict[str, dict[str, RunOutcome]] = {}
                 for name, workflow in workflows.items():

@@ -73,8 +73,11 @@ STORE_ENV_VAR: Final = "PARSL_AFFINITY_HTEX_STORE"
 NODE_STORE_VARIABLE: Final = "PARSL_NODE_STORE"
 #: Every node store's ProxyStore name starts with this (the rest: node name and address).
 STORE_NAME_PREFIX: Final = "parsl-affinity-htex-node:"
-#: Default threshold: below it, a proxy (about 0.8 kB) and a store round trip cost more than the bytes.
-DEFAULT_THRESHOLD_BYTES: Final = 64 * 1024
+#: Default threshold, by measurement (benchmarks/bench_threshold.py, README): on loopback a producer ->
+#: consumer pair through a node store costs 3-5 ms more than through the driver up to 256 KiB and wins from
+#: 1 MiB on (0.75x, 4 MiB 0.50x); across a real network the driver path is the slow one (29-49 MB/s measured
+#: between network namespaces against 200-265 MB/s node to node), where the store wins from about 100 KB.
+DEFAULT_THRESHOLD_BYTES: Final = 256 * 1024
 
 
 @dataclass(frozen=True)

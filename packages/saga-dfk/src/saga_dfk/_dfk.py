@@ -1162,6 +1162,19 @@ class SagaDataFlowKernel(DataFlowKernel):
             log.debug("saga.warm_up_failed %s", kv(error=repr(exc)))
 
     # ------------------------------------------------------------------ public API
+    def set_network(self, spec: Mapping[str, Any] | saga_graphs.Network) -> None:
+        """Plan the next rounds on ``spec`` (a network spec, or a ``saga_graphs.Network``) instead of the
+        configured static network: e.g. after measuring the links between the running pools. Checked
+        now (``saga_graphs`` validation errors name the bad part); tasks already planned keep their plan.
+        """
+        if isinstance(spec, saga_graphs.Network):
+            spec = spec.to_spec()
+        checked = dict(spec)
+        saga_graphs.Network.from_spec(checked).validate()  # as a round would: a disconnected pair fails here
+        self._cluster.set_spec(checked)
+        self._saga_config.network = checked
+        log.info("saga.network_set %s", kv(nodes=len(checked.get("nodes", ()))))
+
     def execute(self, timeout: float | None = None) -> None:
         """Plan every held task now and let it run (explicit mode's go signal; in auto mode it only
         skips the settle window). Returns once they are planned. Tasks submitted later are planned in

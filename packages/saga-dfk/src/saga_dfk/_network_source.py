@@ -212,6 +212,11 @@ class ClusterView:
         self._source_lost: set[str] = set()
         self._listener: NetworkListener | None = None
 
+    def set_spec(self, spec: Mapping[str, Any]) -> None:
+        """Plan on this static network spec from now on (it replaces the configured one)."""
+        with self._lock:
+            self._spec = spec
+
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self, listener: NetworkListener) -> None:
         self._listener = listener
