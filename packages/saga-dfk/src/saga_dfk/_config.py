@@ -116,8 +116,8 @@ class SagaConfig(Config):
             included). Tasks submitted by running apps (join_app bodies) are always planned by
             themselves. ``"rolling"`` is accepted as the old name of ``"auto"``.
         settle_window: a round starts once no task was submitted for this many seconds ...
-        round_threshold: ... or as soon as this many tasks are held; a rolling round plans at most this
-            many (the oldest), the rest in the next rounds (``execute()`` plans everything held at once).
+        round_threshold: ... or as soon as this many tasks are held; a round plans at most this many (the
+            oldest), the rest in the next rounds (``execute()`` plans everything held at once).
         report_path: where ``cleanup()`` writes the run report JSON, a ``str`` or ``os.PathLike`` (None: no
             file); missing parent folders are created then, so only a path that can never be written (a
             directory, a file in place of a folder) fails here.

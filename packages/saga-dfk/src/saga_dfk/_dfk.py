@@ -175,6 +175,13 @@ def _stderr_is_tty() -> bool:
         return False
 
 
+def _node_had_no_pool(exc: BaseException) -> bool:
+    """The executor failed the task because its node had no live pool at all (not one pool lost of many)."""
+    from parsl_affinity_htex.errors import NodeUnavailable
+
+    return isinstance(exc, NodeUnavailable)
+
+
 def _is_node_loss(exc: BaseException) -> bool:
     """A failure caused by the node going away, not by the task: worth re-planning."""
     if isinstance(exc, ManagerLost):
@@ -658,6 +665,8 @@ class SagaDataFlowKernel(DataFlowKernel):
                 node = task.assignment.node if task.assignment else None
                 self._triggers.append(f"task {task.tid}: {type(exc).__name__} on {node}")
                 self._replan_tids.add(task.tid)
+            if node is not None and _node_had_no_pool(exc):
+                self._cluster.mark_gone(node)  # never re-planned onto it before a pool is seen there again
             self._wake.set()
             self._dispatch_later(nxt)
             return
@@ -888,10 +897,11 @@ class SagaDataFlowKernel(DataFlowKernel):
         go = self._go.is_set()
         with self._lock:
             new = sorted((t for t in self._records.held.values() if self._eligible(t)), key=lambda t: t.tid)
-            if not go:
-                # a rolling round plans the oldest round_threshold tasks (their held parents are older, so
-                # they come along) and leaves the rest to the next rounds: each round's planning stays
-                # short and work starts while a burst is still being planned; execute() plans all at once
+            if not (go and self._go_reason == "execute"):
+                # a round plans the oldest round_threshold tasks (their held parents are older, so they come
+                # along) and leaves the rest to the next rounds: each round's planning stays short and work
+                # starts while a burst is still being planned (also when a wait asked for the round);
+                # execute() plans everything held at once
                 new = new[: cfg.round_threshold]
             self._in_round = frozenset(t.tid for t in new)
             self._triggers.clear()

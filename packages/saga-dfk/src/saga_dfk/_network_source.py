@@ -210,6 +210,9 @@ class ClusterView:
         self._lock = threading.Lock()
         self._live: dict[str, int] = {}  # node -> slots, as last seen (executor events and polls)
         self._source_lost: set[str] = set()
+        # nodes the executor said have no live pool (lost, or a task failed for want of one), until it sees
+        # a pool there again: a static spec is planned without them
+        self._gone: set[str] = set()
         self._listener: NetworkListener | None = None
 
     def set_spec(self, spec: Mapping[str, Any]) -> None:
@@ -248,7 +251,16 @@ class ClusterView:
             nodes = {}
         with self._lock:
             self._live = nodes
+            self._gone -= {n for n, slots in nodes.items() if slots > 0}
         return self.live()
+
+    def mark_gone(self, node: str) -> None:
+        """The executor failed a task because ``node`` had no live pool: plan without it until a pool is seen
+        there again (the executor's own loss event may come later)."""
+        with self._lock:
+            if self._live.get(node, 0) > 0:
+                self._live.pop(node, None)
+            self._gone.add(node)
 
     def live(self) -> dict[str, int]:
         """The live nodes as last seen (no round trip): node -> slots."""
@@ -313,7 +325,7 @@ class ClusterView:
         if self._spec is not None:
             network = saga_graphs.Network.from_spec(self._spec)
             with self._lock:
-                lost = set(self._source_lost)
+                lost = self._source_lost | self._gone
             return network.restrict(n for n in network if n not in lost)
         live = self.live()
         spec = self._topology_spec()
@@ -354,8 +366,10 @@ class ClusterView:
         with self._lock:
             if kind == "joined":
                 self._live[name] = int(getattr(node, "slots", 1) or 1)
+                self._gone.discard(name)
             else:
                 self._live.pop(name, None)
+                self._gone.add(name)
             if name in self._source_lost:
                 return  # the cluster took the node away: a pool coming or going changes nothing
         self._emit(
