@@ -15,7 +15,7 @@ from parsl_affinity_htex import errors
 from parsl_affinity_htex._children import child_pythonpath
 from parsl_affinity_htex._cluster import LocalVirtualCluster, LocalVirtualClusterProvider
 from parsl_affinity_htex._executor import AffinityFuture, AffinityHighThroughputExecutor
-from parsl_affinity_htex._node_store import DataPlane, plain_value
+from parsl_affinity_htex._node_store import DataPlane, plain_value, store_node
 from parsl_affinity_htex._task import current_node
 from parsl_affinity_htex._types import (
     AffinityStats,
@@ -42,6 +42,7 @@ __all__ = [
     "current_node",
     "errors",
     "plain_value",
+    "store_node",
 ]
 
 #: The installed metadata's version (the one in parsl-affinity-htex's BUILD file); "0+unknown" without any.

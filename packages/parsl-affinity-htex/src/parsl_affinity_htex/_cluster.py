@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +22,7 @@ import psutil
 from parsl.providers import LocalProvider
 
 from parsl_affinity_htex._children import carry_import_path
-from parsl_affinity_htex._errors import InvalidClusterSpecError
+from parsl_affinity_htex._errors import InvalidClusterSpecError, InvalidDataPlaneError
 from parsl_affinity_htex._executor import AffinityHighThroughputExecutor
 from parsl_affinity_htex._log import kv
 
@@ -94,6 +95,12 @@ class LocalVirtualClusterProvider(LocalProvider):  # type: ignore[misc]
         self.nodes = _check_nodes(nodes)
         if not isinstance(node_stores, bool):
             raise InvalidClusterSpecError(f"node_stores must be True or False, got {node_stores!r}")
+        if node_stores and shutil.which("redis-server") is None:
+            # the pools run here: say so now, not as a pool that fails to start behind a generic job error
+            raise InvalidDataPlaneError(
+                "node stores need redis-server on PATH on this machine, which runs every virtual node's pool "
+                "(Debian/Ubuntu: apt-get install redis-server)"
+            )
         self.node_stores = node_stores
         count = len(self.nodes)
         _check_provider_options(kwargs)

@@ -106,7 +106,9 @@ class StoredResultLost(RuntimeError):
     @property
     def producer_node(self) -> str:
         """The node whose store held the result."""
-        return self.store.split(":", 1)[-1].rsplit("@", 1)[0]
+        from parsl_affinity_htex._node_store import store_node
+
+        return store_node(self.store)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.store, self.key, self.reason))

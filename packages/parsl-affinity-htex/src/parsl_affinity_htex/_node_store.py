@@ -62,6 +62,7 @@ __all__ = [
     "plain_value",
     "parse_store_address",
     "store_name",
+    "store_node",
 ]
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,11 @@ def parse_store_address(text: str) -> tuple[str, int]:
 def store_name(node: str, host: str, port: int) -> str:
     """The ProxyStore store name of ``node``'s store at ``host:port`` (a restarted store gets a new name)."""
     return f"{STORE_NAME_PREFIX}{node}@{host}:{port}"
+
+
+def store_node(name: str) -> str:
+    """The node a node store's ProxyStore name (``store_name``) belongs to."""
+    return name.removeprefix(STORE_NAME_PREFIX).rsplit("@", 1)[0]
 
 
 class NodeStoreConnector(RedisConnector):  # type: ignore[misc]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,3 +96,15 @@ def test_good_arguments_are_kept() -> None:
     assert cluster.nodes == {"node-a": 2, "node-b": 1}
     provider = cluster.provider(worker_init="true")
     assert (provider.init_blocks, provider.min_blocks, provider.max_blocks) == (2, 2, 2)
+
+
+def test_node_stores_without_redis_server_fail_when_the_cluster_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pools run on this machine: a missing redis-server is said at once, not as pools that never start."""
+    from parsl_affinity_htex import DataPlane
+    from parsl_affinity_htex.errors import InvalidDataPlaneError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no redis-server
+    with pytest.raises(InvalidDataPlaneError, match="redis-server on PATH"):
+        LocalVirtualCluster({"n": 1}).executor(data_plane=DataPlane())

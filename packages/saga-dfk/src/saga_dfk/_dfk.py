@@ -33,6 +33,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from parsl.dataflow.taskrecord import TaskRecord
 from parsl.executors.high_throughput.errors import ManagerLost
 
 import saga_graphs
-from parsl_affinity_htex import RunRecord, plain_value
+from parsl_affinity_htex import RunRecord, plain_value, store_node
 
 from ._config import SagaConfig
 from ._dispatch import NodeQueues
@@ -59,7 +60,7 @@ from ._errors import (
     UnknownPinnedNodeError,
 )
 from ._hints import HINT_KEYS, split_hints
-from ._lineage import Lineage, lost_input
+from ._lineage import Lineage, lost_error
 from ._live import LiveView
 from ._log import kv
 from ._network_source import ClusterView, NetworkEvent
@@ -227,7 +228,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._replan_tids: set[int] = set()
         self._failed: deque[tuple[PlannedTask, BaseException]] = deque()  # to fail without a Parsl retry
         self._queues = NodeQueues(config.dispatch_window, self._node_slots_now)
-        self._lineage = Lineage(self._remake)
+        self._lineage = Lineage(self._remake, self._remade)
         self._last_submit = time.monotonic()
         self._started = time.monotonic()
         self._last_drift_round = 0.0
@@ -642,14 +643,14 @@ class SagaDataFlowKernel(DataFlowKernel):
         """Record reality, feed the cost model and calibration, re-plan on node loss, else pass it on."""
         exc = fut.exception()
         nxt = self._settle(task)
-        lost = lost_input(exc if exc is not None else fut.result())
-        if lost is not None and self._lineage.knows(lost) and task.losses < self._saga_config.max_replans:
+        lost = lost_error(exc if exc is not None else fut.result())
+        if lost is not None and self._lineage.knows(lost.key) and task.losses < self._saga_config.max_replans:
             # an argument was a result kept on a node that is gone: make it again, then re-plan this task
             with self._lock:
                 task.losses += 1
                 task.ready = True
             self._dispatch_later(nxt)
-            self._lineage.recover(lost, partial(self._recovered, task))
+            self._lineage.recover(lost.key, partial(self._recovered, task), lost_on=lost.producer_node)
             return
         pinned_hard = task.pin is not None and task.pin.hard
         if (
@@ -687,10 +688,41 @@ class SagaDataFlowKernel(DataFlowKernel):
             self._dispatch_later(nxt)
             proxy.set_exception(exc)
 
-    def _remake(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future:
-        """Run a lost result's recipe again on the planned executor, on whichever node takes it."""
+    def _remake(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], avoid: str | None) -> Future:
+        """Run a lost result's recipe again on the planned executor: on the live node with the most slots
+        other than ``avoid`` (the node that lost it, whose pool may not be known gone yet), soft (if that
+        node goes too, the executor runs it elsewhere)."""
         executor: Any = self.executors[self._planned_label]
-        return executor.submit(func, {}, *args, **kwargs)
+        live = {n: s for n, s in self._cluster.live().items() if n != avoid}
+        spec = {}
+        if live:
+            spec = {"node": max(sorted(live), key=lambda n: live[n]), "affinity": "soft"}
+        return executor.submit(func, spec, *args, **kwargs)
+
+    def _remade(self, old_key: str, new_key: str, store: str) -> None:
+        """A lost result exists again: the producer's record points at the new copy and says so."""
+        with self._lock:
+            producer = next(
+                (
+                    t
+                    for t in self._records.values()
+                    if t.actual is not None and t.actual.output_key == old_key
+                ),
+                None,
+            )
+            if producer is None or producer.actual is None:
+                return
+            previous = producer.actual.node
+            producer.actual = replace(producer.actual, output_key=new_key, output_store=store)
+            producer.add_replan(
+                {
+                    "from": previous,
+                    "to": store_node(store),
+                    "reason": f"its result was lost with node {previous}: made again",
+                    "at": round(self._now(), 4) if self._t0 is not None else 0.0,
+                    "round": self._round,
+                }
+            )
 
     def _recovered(self, task: PlannedTask, error: BaseException | None) -> None:
         """The lost argument of ``task`` was made again (or could not be): re-plan and run it, or fail it."""

@@ -29,7 +29,7 @@ from parsl_affinity_htex.errors import StoredResultLost
 
 from ._log import kv
 
-__all__ = ["Lineage", "lost_input"]
+__all__ = ["Lineage", "lost_error", "lost_input"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 MAX_REMAKES = 3
 
 Done = Callable[[BaseException | None], None]
+#: ``submit(func, args, kwargs, avoid)``: run a recipe on the executor, not on node ``avoid`` (the lost one)
+Submit = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], str | None], Future]
+#: ``remade(old_key, new_key, new_store)``: a lost result exists again, under a new key
+Remade = Callable[[str, str, str], None]
 
 
 @dataclass
@@ -45,32 +49,47 @@ class _Recipe:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     proxy: weakref.ref[Any]
+    original_key: str = ""
     remakes: int = 0
+    avoid: str | None = None  # the node whose store lost it
     current: Any = None  # the proxy of the remade copy: kept alive while the original is
     waiting: list[Done] | None = None  # recoveries in flight wait here
 
 
-def lost_input(outcome: Any) -> str | None:
-    """The key of the stored argument a try could not fetch, else None. ``outcome``: the try's exception
-    (HTEx re-raises a task's StoredResultLost on its future) or its result (other executors hand back
-    Parsl's RemoteExceptionWrapper)."""
+def lost_error(outcome: Any) -> StoredResultLost | None:
+    """The StoredResultLost of a try that could not fetch a stored argument, else None. ``outcome``: the
+    try's exception (HTEx re-raises a task's StoredResultLost on its future) or its result (other
+    executors hand back Parsl's RemoteExceptionWrapper)."""
     if isinstance(outcome, RemoteExceptionWrapper) and outcome.e_type is StoredResultLost:
         outcome = outcome.e_value
-    if isinstance(outcome, StoredResultLost):
-        return outcome.key or None
-    return None
+    return outcome if isinstance(outcome, StoredResultLost) and outcome.key else None
+
+
+def lost_input(outcome: Any) -> str | None:
+    """The key of the stored argument a try could not fetch (see ``lost_error``), else None."""
+    error = lost_error(outcome)
+    return None if error is None else error.key
+
+
+def _node_went(exc: BaseException) -> bool:
+    """The try failed because its node went away (not because of the task)."""
+    from parsl.executors.high_throughput.errors import ManagerLost
+
+    from parsl_affinity_htex.errors import NodeUnavailable
+
+    return isinstance(exc, ManagerLost | NodeUnavailable)
 
 
 class Lineage:
     """Recipes of stored results, by store key; ``recover`` makes a lost one again.
 
-    ``submit(func, args, kwargs)`` runs a recipe on the executor (anywhere: no pin) and returns its future.
+    ``submit(func, args, kwargs, avoid)`` runs a recipe on the executor, away from the lost node, and returns
+    its future; ``remade`` is told each new copy (for the records).
     """
 
-    def __init__(
-        self, submit: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Future]
-    ) -> None:
+    def __init__(self, submit: Submit, remade: Remade | None = None) -> None:
         self._submit = submit
+        self._on_remade = remade
         self._recipes: dict[str, _Recipe] = {}
         self._lock = threading.Lock()
 
@@ -80,7 +99,7 @@ class Lineage:
             ref = weakref.ref(result)
         except TypeError:
             return
-        recipe = _Recipe(record["func"], tuple(record["args"]), dict(record["kwargs"]), ref)
+        recipe = _Recipe(record["func"], tuple(record["args"]), dict(record["kwargs"]), ref, original_key=key)
         with self._lock:
             self._recipes[key] = recipe
         weakref.finalize(result, self._forget, key)
@@ -97,9 +116,10 @@ class Lineage:
         with self._lock:
             return len(self._recipes)
 
-    def recover(self, key: str, done: Done) -> None:
-        """Make the result under ``key`` again; ``done(None)`` once the driver's proxy points at the new
-        copy, ``done(error)`` if it cannot be made. Never blocks the caller."""
+    def recover(self, key: str, done: Done, lost_on: str | None = None) -> None:
+        """Make the result under ``key`` again (not on ``lost_on``, the node whose store lost it);
+        ``done(None)`` once the driver's proxy points at the new copy, ``done(error)`` if it cannot be made.
+        Never blocks the caller."""
         with self._lock:
             recipe = self._recipes.get(key)
             if recipe is None:
@@ -112,13 +132,14 @@ class Lineage:
                 done(RuntimeError(f"result {key} was lost {recipe.remakes + 1} times; not made again"))
                 return
             recipe.remakes += 1
+            recipe.avoid = lost_on
             recipe.waiting = [done]
         log.warning("lineage.remaking %s", kv(key=key, function=getattr(recipe.func, "__name__", "?")))
         self._run(key, recipe)
 
     def _run(self, key: str, recipe: _Recipe) -> None:
         try:
-            fut = self._submit(recipe.func, recipe.args, recipe.kwargs)
+            fut = self._submit(recipe.func, recipe.args, recipe.kwargs, recipe.avoid)
         except Exception as e:
             self._finish(key, recipe, e)
             return
@@ -128,11 +149,20 @@ class Lineage:
         exc = fut.exception()
         lost = lost_input(exc if exc is not None else fut.result())
         if exc is not None and lost is None:
+            if _node_went(exc) and recipe.remakes < MAX_REMAKES:  # the copy's node went too: once more
+                with self._lock:
+                    recipe.remakes += 1
+                log.warning("lineage.remaking_again %s", kv(key=key, error=type(exc).__name__))
+                self._run(key, recipe)
+                return
             self._finish(key, recipe, exc)
             return
         if lost is not None and self.knows(lost):  # the recipe's own argument is gone too: that one first
+            error = lost_error(exc if exc is not None else fut.result())
             self.recover(
-                lost, lambda error: self._finish(key, recipe, error) if error else self._run(key, recipe)
+                lost,
+                lambda failed: self._finish(key, recipe, failed) if failed else self._run(key, recipe),
+                lost_on=error.producer_node if error is not None else None,
             )
             return
         if lost is not None:  # lost, and no recipe to make it again
@@ -153,8 +183,14 @@ class Lineage:
             factory = object.__getattribute__(new, "__proxy_factory__")
             object.__setattr__(original, "__proxy_factory__", factory)
             recipe.current = new
+            new_key = str(factory.key.redis_key)
             with self._lock:  # a loss of the new copy is recovered the same way
-                self._recipes[str(factory.key.redis_key)] = recipe
+                self._recipes[new_key] = recipe
+            if self._on_remade is not None:
+                try:
+                    self._on_remade(recipe.original_key, new_key, factory.store_config.name)
+                except Exception:
+                    log.exception("lineage.record_failed %s", kv(key=key))
         self._finish(key, recipe, None)
 
     def _finish(self, key: str, recipe: _Recipe, error: BaseException | None) -> None:

@@ -156,5 +156,15 @@ def test_a_result_lost_with_its_node_is_made_again_for_its_children(
     assert row["outcome"] == "done"
     reasons = " ".join(str(r.get("reason")) for r in report["rounds"])
     assert f"task {child.tid}: an argument was made again" in reasons, reasons
+    # the producer's row says where its result was made again (never on the node that lost it), and the
+    # child's edge is the fetch of that copy
+    producer = next(t for t in report["tasks"] if t["id"] == parent.tid)
+    [remade] = producer["replanned"]
+    assert remade["from"] == "node-a" and remade["to"] == "node-b", remade
+    assert parent.tid in report["replanned_tasks"]
+    edge = next(
+        e for e in report["data_movement"]["edges"] if (e["parent"], e["child"]) == (parent.tid, child.tid)
+    )
+    assert edge["via"] == "local" and edge["bytes"] >= BIG, edge
     [fetch] = [f for f in row["actual"]["inputs"] if f["nbytes"] >= BIG]
     assert "node-a@" not in fetch["store"], f"fetched from the remade copy, not the lost node: {fetch}"
