@@ -1,6 +1,6 @@
 """Overhead benchmark: driver CPU and memory that saga_dfk adds to plain Parsl, at 100,000 tasks, rolling.
 
-Why: a planner must not cost the driver more than it saves. Target (the project's issue): at 100,000 tasks
+Why: a planner must not cost the driver more than it saves. Target: at 100,000 tasks
 planned in rolling rounds while they are submitted, <= 0.1 ms of driver CPU per task over plain Parsl, and
 driver memory after the caller dropped its futures within 50 MB of plain Parsl's. Both kernels run the same
 workflow (layers of 100 no-op tasks, each task reading the results of two tasks of the layer above; 1,000

@@ -19,7 +19,7 @@ placements, so a speed-up never hides a different plan. Only public names are us
 and ``saga``).
 
 Run (from the repository root):
-    ./pants run benchmarks/bench_planning.py                 # the sizes (~2-3 min)
+    ./pants run benchmarks/bench_planning.py                 # the target sizes (~2-3 min)
     ./pants run benchmarks/bench_planning.py -- --quick      # small sizes, under a minute
     PYTHONPATH=packages/saga-graphs/src python benchmarks/bench_planning.py [--quick]
 
@@ -237,7 +237,9 @@ class Case:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run), not the issue's")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (CI smoke run), not the target ones"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="plan() runs per case (median)")
     parser.add_argument("--saga-repeats", type=int, default=1, help="SAGA runs per case (median; slow)")
     args = parser.parse_args(argv)
