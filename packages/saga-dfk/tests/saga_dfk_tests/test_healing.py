@@ -20,6 +20,7 @@ from parsl.dataflow.dflow import DataFlowKernelLoader
 from parsl.providers import LocalProvider
 
 import saga_dfk
+import saga_graphs
 from parsl_affinity_htex import AffinityHighThroughputExecutor, LocalVirtualClusterProvider
 from repo_support.waiting import wait_until
 from saga_dfk.errors import EmptyTopologyError, PlanningCancelledError
@@ -132,9 +133,11 @@ def test_a_node_that_joins_late_gets_work_and_a_lost_one_loses_it(tmp_path: Path
 
 
 def test_a_node_that_keeps_a_pool_is_not_banned_after_a_manager_loss(tmp_path: Path) -> None:
-    """node-a runs two pools; the pool running a task of node-a is killed (ManagerLost). node-a still
-    has a live pool, so the task is re-planned without a Parsl retry and later rounds still plan on
-    node-a. On c6c897e the first ManagerLost put node-a on a ban list for the rest of the run."""
+    """node-a runs three pools. A task of node-a loses its pool, the interchange re-queues it onto another
+    pool of node-a (once), and that pool is lost too: the task fails with ManagerLost while node-a still has
+    a live pool. The kernel re-plans it without a Parsl retry, and later rounds still plan on node-a. On
+    c6c897e that ManagerLost put node-a on a ban list for the rest of the run: later tasks all went to
+    node-b."""
     import os
     import signal
     import subprocess
@@ -144,47 +147,72 @@ def test_a_node_that_keeps_a_pool_is_not_banned_after_a_manager_loss(tmp_path: P
     nodes = {"node-a": 1, "node-b": 1}
     dfk, provider = start_kernel(tmp_path, nodes, retries=0)
     executor: Any = dfk.executors["vc"]
-    extra = subprocess.Popen(
-        pool_argv(executor, node="node-a", block_id="extra", module=AFFINITY_POOL_MODULE),
-        env=child_env({"PARSL_CORES": "1"}),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: executor.connected_nodes()["node-a"].pools == 2, 120, "a second pool on node-a")
+    extras = {
+        block: subprocess.Popen(
+            pool_argv(executor, node="node-a", block_id=block, module=AFFINITY_POOL_MODULE),
+            env=child_env({"PARSL_CORES": "1"}),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for block in ("extra-1", "extra-2")
+    }
 
-        def report_pool(marker: str, seconds: float) -> str:
+    def kill_block(block: str) -> None:
+        if block in extras:
+            os.killpg(extras[block].pid, signal.SIGKILL)
+        else:
+            provider.kill_node("node-a")  # the provider's own pool of node-a; the extras stay up
+
+    def node_a_pools() -> int:
+        node = executor.connected_nodes().get("node-a")
+        return 0 if node is None else int(node.pools)
+
+    try:
+        wait_until(lambda: node_a_pools() == 3, 120, "three pools on node-a")
+
+        def report_block(marker: str, seconds: float) -> str:
             import os as _os
             import time as _time
 
             from parsl_affinity_htex import current_node
 
-            with open(marker, "w") as fh:
-                fh.write(str(_os.getppid()))  # the pool (manager) process this worker belongs to
+            with open(marker, "a") as fh:
+                fh.write(_os.environ["PARSL_WORKER_BLOCK_ID"] + "\n")  # the pool this try runs in
             _time.sleep(seconds)
             return current_node()
 
         from parsl import python_app
 
-        app = python_app(report_pool)
-        markers = [tmp_path / f"pool-{i}.pid" for i in range(2)]
-        futures = [app(str(m), 8.0) for m in markers]
+        def blocks(marker: Path) -> list[str]:
+            return marker.read_text().split() if marker.exists() else []
+
+        app = python_app(report_block)
+        markers = [tmp_path / f"block-{i}" for i in range(4)]
+        futures = [app(str(m), 6.0) for m in markers]  # four slots: node-a's three pools and node-b's
         dfk.execute()  # auto mode would not need it; it keeps the test meaningful for explicit kernels
-        wait_until(lambda: all(m.exists() and m.read_text() for m in markers), 120, "both tasks to start")
-        on_a = next(i for i, f in enumerate(futures) if dfk.saga_assignments[f.tid].node == "node-a")
-        os.kill(int(markers[on_a].read_text()), signal.SIGKILL)
-        assert futures[on_a].result(timeout=180) in nodes  # re-planned: no Parsl retry (retries=0)
-        assert futures[on_a].task_record["fail_count"] == 0
-        assert "node-a" in executor.connected_nodes()
+        wait_until(lambda: all(blocks(m) for m in markers), 120, "all tasks to start")
+        victim = next((i for i, m in enumerate(markers) if blocks(m) == ["extra-1"]), None)
+        assert victim is not None, [blocks(m) for m in markers]
+        kill_block("extra-1")
+        wait_until(lambda: len(blocks(markers[victim])) == 2, 120, "the task to be re-queued on node-a")
+        second = blocks(markers[victim])[1]
+        assert second != "extra-1", blocks(markers[victim])
+        kill_block(second)  # the second pool lost under the same task: ManagerLost reaches the kernel
+        assert futures[victim].result(timeout=180) in nodes  # re-planned: no Parsl retry (retries=0)
+        assert futures[victim].task_record["fail_count"] == 0
+        reasons = [r["reason"] for r in dfk.run_report()["rounds"]]
+        assert any("ManagerLost" in r for r in reasons), reasons  # the kernel saw the loss and re-planned
+        assert node_a_pools() >= 1, executor.connected_nodes()
         later = [apps_node_task() for _ in range(6)]
         dfk.execute()
         ran = Counter(f.result(timeout=120) for f in later)
         assert any(dfk.saga_assignments[f.tid].node == "node-a" for f in later), ran
         assert ran["node-a"] > 0, ran
     finally:
-        if extra.poll() is None:
-            os.killpg(extra.pid, signal.SIGKILL)
+        for pool in extras.values():
+            if pool.poll() is None:
+                os.killpg(pool.pid, signal.SIGKILL)
         stop_kernel(dfk, provider)
 
 
@@ -262,4 +290,137 @@ def test_a_parsl_retry_never_goes_back_to_a_node_known_lost(tmp_path: Path) -> N
         assert second_node != first_node, f"the retry ran on {first_node}, which the cluster took away"
         assert fut.task_record["fail_count"] == 1
     finally:
+        stop_kernel(dfk, provider)
+
+
+class _CostModelThatStallsOnce(saga_graphs.CostModel):
+    """Uniform costs; once armed, the next ``cost()`` call takes ``stall`` seconds, as pricing a large
+    re-plan does. ``stalling`` is set while that call runs, ``stalled`` once it returned."""
+
+    def __init__(self, stall: float) -> None:
+        self._stall = stall
+        self._armed = threading.Event()
+        self.stalling = threading.Event()
+        self.stalled = threading.Event()
+
+    def arm(self) -> None:
+        self._armed.set()
+
+    def cost(self, function_name: str, task_id: str | int | None = None) -> float:
+        if self._armed.is_set() and not self.stalling.is_set():
+            self.stalling.set()
+            time.sleep(self._stall)
+            self.stalled.set()
+        return 1.0
+
+    def output_size(self, function_name: str, task_id: str | int | None = None) -> float:
+        return 0.0
+
+
+def test_a_replan_never_holds_the_launch_thread(tmp_path: Path) -> None:
+    """A node is lost while one of its planned tasks waits for a parent elsewhere; the re-plan is slow (its
+    cost model stalls 8 s). The parent finishes during that re-plan, and then an unrelated task (opted out
+    of planning) is submitted: it runs at once, while the re-plan is still planning. On c6c897e the re-plan
+    held the waiting task's launch lock, Parsl's only launch thread blocked on it, and the unrelated task
+    waited for the re-plan to end (2.7 s in the probe; here the whole stall)."""
+    costs = _CostModelThatStallsOnce(stall=8.0)
+    nodes = {"node-a": 1, "node-b": 1, "node-c": 1}
+    dfk, provider = start_kernel(tmp_path, nodes, cost_model=costs, planning="explicit")
+    try:
+        from parsl import python_app
+
+        def gated(marker: str, gate: str) -> str:
+            import os as _os
+            import time as _time
+
+            from parsl_affinity_htex import current_node
+
+            open(marker, "w").close()
+            while not _os.path.exists(gate):
+                _time.sleep(0.05)
+            return current_node()
+
+        def child(parent: str) -> str:
+            from parsl_affinity_htex import current_node
+
+            return current_node()
+
+        apps = make_apps()
+        marker, gate = tmp_path / "parent-started", tmp_path / "gate"
+        parent = python_app(gated)(str(marker), str(gate))
+        children = [python_app(child)(parent) for _ in range(3)]
+        dfk.execute()
+        planned = {f.tid: dfk.saga_assignments[f.tid].node for f in [parent, *children]}
+        assert planned[parent.tid] != "node-c", planned
+        assert any(planned[f.tid] == "node-c" for f in children), planned  # three children, three nodes
+        wait_until(marker.exists, 60, "the parent to start")
+        costs.arm()
+        provider.kill_node("node-c")
+        assert costs.stalling.wait(60), "the loss of node-c was never re-planned"
+        gate.write_text("go")  # the waiting child becomes ready during the re-plan
+        parent.result(timeout=60)
+        sent = time.monotonic()
+        unrelated = apps.add(1, 2, parsl_resource_specification={"saga_plan": False})
+        assert unrelated.result(timeout=60) == 3
+        waited = time.monotonic() - sent
+        assert not costs.stalled.is_set(), f"the unrelated task waited {waited:.1f}s, until the re-plan ended"
+        assert [f.result(timeout=120) for f in children] and all(
+            f.result() != "node-c" for f in children if planned[f.tid] == "node-c"
+        )
+    finally:
+        stop_kernel(dfk, provider)
+
+
+def test_a_retry_after_its_node_was_lost_is_planned_onto_a_live_node(tmp_path: Path) -> None:
+    """A task's first try fails (a user error, retries=1); before Parsl sends the retry (its retry_handler
+    waits for this), the pool of the node the try ran on is killed and the kernel has seen the loss. The
+    retry is re-planned onto a live node and never handed to the lost one. On c6c897e the retry went to
+    the lost node with the old tags, failed there with NodeUnavailable after the grace period and was only
+    then re-planned."""
+    loss_seen = threading.Event()
+    retrying = threading.Event()
+
+    def wait_for_the_loss(_exc: BaseException, _record: Any) -> float:
+        retrying.set()
+        loss_seen.wait(120)
+        return 1.0
+
+    nodes = {"node-a": 1, "node-b": 1, "node-c": 1}
+    dfk, provider = start_kernel(tmp_path, nodes, retries=1, retry_handler=wait_for_the_loss)
+    try:
+        from parsl import python_app
+
+        def fail_first(marker: str, gate: str) -> str:
+            import os as _os
+            import time as _time
+
+            from parsl_affinity_htex import current_node
+
+            if not _os.path.exists(marker):
+                with open(marker, "w") as fh:
+                    fh.write(current_node())
+                while not _os.path.exists(gate):
+                    _time.sleep(0.05)
+                raise ValueError("first try fails")
+            return current_node()
+
+        marker, gate = tmp_path / "first-try", tmp_path / "gate"
+        fut = python_app(fail_first)(str(marker), str(gate))
+        dfk.execute()
+        wait_until(lambda: marker.exists() and marker.read_text() in nodes, 120, "the first try to start")
+        first_node = marker.read_text()
+        gate.write_text("go")
+        assert retrying.wait(60), "the first try did not fail"
+        provider.kill_node(first_node)
+        wait_until(lambda: first_node not in dfk._cluster.live(), 60, f"the kernel to see {first_node} lost")
+        loss_seen.set()
+        second_node = fut.result(timeout=120)
+        assert second_node != first_node, f"the retry ran on {first_node}, whose pool was killed"
+        assert fut.task_record["fail_count"] == 1
+        report = dfk.run_report()
+        row = next(r for r in report["tasks"] if r["id"] == fut.tid)
+        sent_to_lost = [m for m in row["replanned"] if "NodeUnavailable" in m["reason"]]
+        assert not sent_to_lost, f"the retry was handed to the lost node {first_node}: {sent_to_lost}"
+    finally:
+        loss_seen.set()
         stop_kernel(dfk, provider)
