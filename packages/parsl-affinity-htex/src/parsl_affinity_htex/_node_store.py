@@ -19,8 +19,9 @@ inside each proxy: whoever resolves it connects to the node that holds it.
 Lifetimes: the executor keeps a weak reference to each result proxy it handed out. The proxy is referenced
 by the caller's future and by every task that takes it as an argument until that task is done (Parsl frees
 both), so once it is garbage collected nobody at the driver can read or pass it on and the stored result is
-evicted. At shutdown the proxies still alive are resolved (the caller may read them after the cluster is
-gone) and evicted, so the stores are empty. A node's store dies with the node (it runs in the pool's process
+evicted. Before the executor scales blocks in (Parsl's cleanup scales every block in), the proxies still
+alive of those blocks' stores are resolved (the caller may read them after the cluster is gone) and evicted,
+each once, so the stores end empty. A node's store dies with the node (it runs in the pool's process
 group): a child that needs a lost result fails with :class:`~parsl_affinity_htex.errors.StoredResultLost`.
 """
 
@@ -339,6 +340,7 @@ class NodeResults:
     def __init__(self, fetch_timeout: float) -> None:
         self.fetch_timeout = fetch_timeout
         self._live: dict[int, weakref.ref[Proxy[Any]]] = {}
+        self._finalizers: dict[int, weakref.finalize[Any, Any]] = {}
         self._lock = threading.Lock()
         self._evictions: queue.SimpleQueue[tuple[StoreConfig, Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._evict_loop, name="node-results-evictor", daemon=True)
@@ -349,15 +351,25 @@ class NodeResults:
         """Evict ``proxy``'s stored result once the proxy is garbage collected."""
         factory = _factory(proxy)
         token = id(proxy)
+        # finalize runs inside garbage collection: it only queues, the evictor thread talks to the store
+        finalizer = weakref.finalize(proxy, self._collected, token, factory.store_config, factory.key)
         with self._lock:
             self._live[token] = weakref.ref(proxy)
-        # finalize runs inside garbage collection: it only queues, the evictor thread talks to the store
-        weakref.finalize(proxy, self._collected, token, factory.store_config, factory.key)
+            self._finalizers[token] = finalizer
 
     def _collected(self, token: int, config: StoreConfig, key: Any) -> None:
         with self._lock:
             self._live.pop(token, None)
+            self._finalizers.pop(token, None)
         self._evictions.put((config, key))
+
+    def _forget(self, proxy: Proxy[Any]) -> None:
+        """``proxy``'s result is evicted now: its collection later must not evict (or count) it again."""
+        with self._lock:
+            self._live.pop(id(proxy), None)
+            finalizer = self._finalizers.pop(id(proxy), None)
+        if finalizer is not None:
+            finalizer.detach()
 
     def live(self) -> int:
         """How many stored results the driver still holds."""
@@ -390,6 +402,7 @@ class NodeResults:
                     resolve(proxy)
                     fetched += 1
                     factory = _factory(proxy)
+                    self._forget(proxy)
                     self._evict(factory.store_config, factory.key)  # now, before the store stops
         log.info("node_store.fetched_before_stop %s", kv(stores=sorted(addresses), results=fetched))
 
@@ -401,6 +414,7 @@ class NodeResults:
             with contextlib.suppress(Exception):  # a lost result stays unresolved and raises when used
                 resolve(proxy)
             factory = _factory(proxy)
+            self._forget(proxy)
             self._evictions.put((factory.store_config, factory.key))
         del held
         self._evictions.put(None)

@@ -256,3 +256,40 @@ def test_a_node_store_that_never_answers_is_named() -> None:
 
     with pytest.raises(InvalidDataPlaneError, match="127.0.0.1:1 did not answer"):
         wait_for_store("127.0.0.1:1", 0.5)
+
+
+def test_each_stored_result_is_evicted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results fetched before their store stops are evicted then, and not a second time when their proxies
+    are collected (a real redis-server; no pool). The count said 6 for these 3 results before."""
+    from parsl.serialize import serialize
+
+    from parsl_affinity_htex._node_store import (
+        STORE_ENV_VAR,
+        NodeResults,
+        NodeStoreServer,
+        node_store,
+        put_result,
+    )
+
+    server = NodeStoreServer("127.0.0.1")
+    results = NodeResults(fetch_timeout=5.0)
+    try:
+        monkeypatch.setenv(STORE_ENV_VAR, server.address)
+        store = node_store()
+        assert store is not None
+        proxies = [put_result(store, serialize(i), int)[0] for i in range(3)]
+        for proxy in proxies:
+            results.track(proxy)
+        client = redis.StrictRedis(host=server.host, port=server.port)
+        assert client.dbsize() == 3
+        results.fetch_held({server.address})
+        assert client.dbsize() == 0
+        assert [plain for plain in proxies] == [0, 1, 2]  # fetched: readable without the store
+        del proxies
+        gc.collect()
+        results.close()
+        assert results.evicted == 3
+        assert results.live() == 0
+    finally:
+        results.close()
+        server.stop()
