@@ -340,28 +340,20 @@ def _dispatch_state(dfk: saga_dfk.SagaDataFlowKernel) -> dict[str, Any]:
 def saga_records_after(dfk: saga_dfk.SagaDataFlowKernel) -> dict[str, Any]:
     """What saga-dfk still keeps per task once every task finished and the caller dropped its futures."""
     records = dfk._records
-    tasks = records.values()
+    open_tasks = list(records.open.values())
     return {
         "records": len(records),
-        "records_holding_task_record": sum(1 for t in tasks if t.record is not None),
-        "records_holding_proxy": sum(1 for t in tasks if t.proxy is not None),
+        "records_holding_task_record": sum(1 for t in open_tasks if t.record is not None),
+        "records_holding_proxy": sum(1 for t in open_tasks if t.proxy is not None),
         "records_open": len(records.open),
         "records_held": len(records.held),
         "records_size_mb": deep_size(records) / 2**20,
-        "records_size_by_field_mb": {f: round(v, 2) for f, v in _field_sizes_mb(tasks).items()},
-        "replan_entries": sum(len(t.replans or ()) for t in tasks),
+        "finished_columns_mb": deep_size(records.finished) / 2**20,
+        "replan_entries": sum(len(v) for v in records.finished._replans.values())
+        + sum(len(t.replans or ()) for t in open_tasks),
         "queued": sum(len(q) for q in _dispatch_state(dfk)["queues"].values()),
         "dispatched_to": len(_dispatch_state(dfk)["dispatched_to"]),
     }
-
-
-def _field_sizes_mb(tasks: list[Any]) -> dict[str, float]:
-    """Which of a record's fields hold its memory (each field walked on its own; the rest is the record)."""
-    out: dict[str, float] = {}
-    for field in ("replans", "assignment", "actual", "parents", "name", "status"):
-        values = [getattr(t, field, None) for t in tasks]
-        out[field] = (deep_size(values) - sys.getsizeof(values)) / 2**20
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -829,7 +821,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     print(f"saga records after the drop: {leftovers}")
     print(
-        f"saga records' size by field (MB): {last['records_size_by_field_mb']}; replan entries kept: "
+        f"saga's finished tasks (columns): {last['finished_columns_mb']:.1f} MB; replan entries kept: "
         f"{last['replan_entries']} ({last['replan_entries'] / tasks:.1f} per task)"
     )
 
@@ -890,7 +882,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             k: round(_median(runs[k], lambda r: r["memory_before_next_result_mb"]), 2) for k in runs
         },
         "dfk_tasks_after_drop": {k: runs[k][-1]["dfk_tasks_after_drop"] for k in runs},
-        "saga_records_size_by_field_mb": last["records_size_by_field_mb"],
+        "saga_finished_columns_mb": round(last["finished_columns_mb"], 2),
         "saga_replan_entries": last["replan_entries"],
         "saga_records_after_drop": {
             "records": last["records"],

@@ -572,7 +572,9 @@ class SagaDataFlowKernel(DataFlowKernel):
             return True
         if not task.dynamic:
             return False
-        return not any((p := self._records.get(pid)) is not None and not p.released for pid in task.parents)
+        return not any(
+            (p := self._records.open.get(pid)) is not None and not p.released for pid in task.parents
+        )
 
     def _waited_on(self, tid: int | None = None) -> None:
         """Somebody waits on task ``tid`` (any way of waiting; None: on everything): plan what is held.
@@ -580,7 +582,9 @@ class SagaDataFlowKernel(DataFlowKernel):
         dependencies of every task it launches); a task of another executor may wait on held ones."""
         if not self._records.held or self._stopping.is_set():
             return
-        task = self._records.get(tid) if tid is not None else None
+        if tid is not None and tid in self._records.finished:
+            return  # finished
+        task = self._records.open.get(tid) if tid is not None else None
         if task is not None and (task.released or tid in self._in_round):
             return  # planned already, or in the round being planned right now
         if not self._go.is_set():
@@ -702,26 +706,21 @@ class SagaDataFlowKernel(DataFlowKernel):
     def _remade(self, old_key: str, new_key: str, store: str) -> None:
         """A lost result exists again: the producer's record points at the new copy and says so."""
         with self._lock:
-            producer = next(
-                (
-                    t
-                    for t in self._records.values()
-                    if t.actual is not None and t.actual.output_key == old_key
-                ),
-                None,
-            )
+            tid = self._records.producer_of(old_key)
+            producer = self._records.get(tid) if tid is not None else None
             if producer is None or producer.actual is None:
                 return
             previous = producer.actual.node
-            producer.actual = replace(producer.actual, output_key=new_key, output_store=store)
-            producer.add_replan(
+            self._records.set_actual(
+                producer.tid,
+                replace(producer.actual, output_key=new_key, output_store=store),
                 {
                     "from": previous,
                     "to": store_node(store),
                     "reason": f"its result was lost with node {previous}: made again",
                     "at": round(self._now(), 4) if self._t0 is not None else 0.0,
                     "round": self._round,
-                }
+                },
             )
 
     def _recovered(self, task: PlannedTask, error: BaseException | None) -> None:
@@ -994,7 +993,7 @@ class SagaDataFlowKernel(DataFlowKernel):
             result = plan_round(
                 batch=batch,
                 fixed=fixed,
-                lookup=self._records.get,
+                lookup=self._records.open.get,  # a finished parent's output is there: nothing to plan
                 network=network,
                 cost_model=self._cost_model,
                 calibration=self._calibration,
@@ -1255,7 +1254,10 @@ class SagaDataFlowKernel(DataFlowKernel):
         """
         from ._live import progress
 
-        return progress(self._records.values(), len(self._records.held), self._t0)
+        with self._lock:
+            open_tasks = list(self._records.open.values())
+            finished = self._records.finished.summary()
+        return progress(open_tasks, finished, len(self._records.held), self._t0)
 
     def progress_line(self) -> str:
         """:meth:`progress` as one line of plain text (what ``SagaConfig(progress=True)`` shows)."""
@@ -1278,9 +1280,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         and on Gantt charts instead of the function name. Unknown (unplanned) tasks are ignored."""
         tid = task if isinstance(task, int) else task.tid
         with self._lock:
-            t = self._records.get(tid)
-            if t is not None:
-                t.label = str(label)
+            self._records.set_label(tid, str(label))
 
     def run_report(self) -> dict[str, Any]:
         """Planned vs actual per task, planned/actual makespan and fidelity, as a JSON-able dict."""

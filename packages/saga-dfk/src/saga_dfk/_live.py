@@ -18,14 +18,25 @@ __all__ = ["LiveView", "progress", "progress_line"]
 log = logging.getLogger(__name__)
 
 
-def progress(tasks: Iterable[PlannedTask], held: int, t0: float | None) -> dict[str, Any]:
-    """See ``SagaDataFlowKernel.progress``. ``predicted_finish``: planned ends, pushed back to "now" for
-    tasks running late; finished tasks count with their actual end."""
+def progress(
+    tasks: Iterable[PlannedTask], finished: Mapping[str, Any], held: int, t0: float | None
+) -> dict[str, Any]:
+    """See ``SagaDataFlowKernel.progress``. ``tasks``: the tasks not finished; ``finished``: the summary of
+    the finished ones (``FinishedTasks.summary()``). ``predicted_finish``: planned ends, pushed back to "now"
+    for tasks running late; finished tasks count with their actual end."""
     now = (time.time() - t0) if t0 is not None else None
-    nodes: dict[str, dict[str, int]] = {}
-    finish: float | None = None
-    counts = {"planned": 0, "released": 0, "running": 0, "done": 0, "failed": 0}
-    total = replanned = 0
+    nodes: dict[str, dict[str, int]] = {
+        n: {"planned": 0, "running": 0, **c} for n, c in finished["nodes"].items()
+    }
+    finish: float | None = finished["finish"]
+    counts = {
+        "planned": finished["planned"],
+        "released": finished["total"],
+        "running": 0,
+        "done": finished["done"],
+        "failed": finished["failed"],
+    }
+    total, replanned = finished["total"], finished["replanned"]
     for t in tasks:
         if t.opted_out:
             continue

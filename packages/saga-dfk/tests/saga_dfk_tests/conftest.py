@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,16 @@ def start_kernel(
         stop_kernel(dfk, provider)
         raise
     return dfk, provider
+
+
+@contextlib.contextmanager
+def running_kernel(tmp: Path, nodes: Mapping[str, int], **options: Any) -> Iterator[SagaDataFlowKernel]:
+    """``start_kernel`` for a ``with`` block (a module fixture's body): stopped on the way out, also on failure."""
+    dfk, provider = start_kernel(tmp, nodes, **options)
+    try:
+        yield dfk
+    finally:
+        stop_kernel(dfk, provider)
 
 
 def stop_kernel(

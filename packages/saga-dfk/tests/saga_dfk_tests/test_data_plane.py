@@ -17,7 +17,7 @@ import pytest
 from parsl_affinity_htex import AffinityHighThroughputExecutor, DataPlane, LocalVirtualClusterProvider
 from saga_dfk import SagaDataFlowKernel
 
-from .conftest import start_kernel, stop_kernel
+from .conftest import running_kernel
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -77,15 +77,12 @@ def on(node: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SagaDataFlowKernel]:
-    dfk, provider = start_kernel(
+    with running_kernel(
         tmp_path_factory.mktemp("data-plane"),
         NODES,
         executor_options={"data_plane": DataPlane(threshold_bytes=64 * 1024, fetch_timeout=5.0)},
-    )
-    try:
+    ) as dfk:
         yield dfk
-    finally:
-        stop_kernel(dfk, provider)
 
 
 @pytest.fixture(scope="module")

@@ -100,7 +100,7 @@ def test_diamond_follows_the_plan_and_splits_t2_t3(
         assert event["node"] in NODES
         assert event["end"] > event["start"] >= 0
         plan = dfk.saga_assignments[fut.tid]
-        assert dfk._saga_task_assignments[fut.tid] is plan
+        assert dfk._saga_task_assignments[fut.tid] == plan
         assert ran[key] == plan.node == event["node"], f"{key} ran on {ran[key]}, planned {plan.node}"
     assert dfk.saga_assignments[t2.tid].node != dfk.saga_assignments[t3.tid].node
     assert t4.result()[1] == 5

@@ -13,7 +13,7 @@ import pytest
 from repo_support.waiting import wait_until
 from saga_dfk import SagaDataFlowKernel
 
-from .conftest import expected_values, make_apps, random_dag, start_kernel, stop_kernel
+from .conftest import expected_values, make_apps, random_dag, running_kernel
 
 NODES = {"node-a": 2, "node-b": 1, "node-c": 1}
 pytestmark = pytest.mark.timeout(400)
@@ -21,13 +21,10 @@ pytestmark = pytest.mark.timeout(400)
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SagaDataFlowKernel]:
-    dfk, provider = start_kernel(
+    with running_kernel(
         tmp_path_factory.mktemp("rolling"), NODES, planning="rolling", settle_window=0.2, round_threshold=50
-    )
-    try:
+    ) as dfk:
         yield dfk
-    finally:
-        stop_kernel(dfk, provider)
 
 
 @pytest.fixture(scope="module")

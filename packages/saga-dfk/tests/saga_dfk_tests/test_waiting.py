@@ -21,7 +21,7 @@ from parsl import File, python_app
 from repo_support.waiting import wait_until
 from saga_dfk import SagaDataFlowKernel
 
-from .conftest import make_apps, start_kernel, stop_kernel
+from .conftest import make_apps, running_kernel
 
 NODES = {"node-a": 1, "node-b": 1}
 pytestmark = pytest.mark.timeout(300)
@@ -29,11 +29,8 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SagaDataFlowKernel]:
-    dfk, provider = start_kernel(tmp_path_factory.mktemp("waiting"), NODES, planning="explicit")
-    try:
+    with running_kernel(tmp_path_factory.mktemp("waiting"), NODES, planning="explicit") as dfk:
         yield dfk
-    finally:
-        stop_kernel(dfk, provider)
 
 
 @pytest.fixture(scope="module")
