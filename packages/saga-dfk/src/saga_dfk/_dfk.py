@@ -67,7 +67,7 @@ from ._network_source import ClusterView, NetworkEvent
 from ._parsl_log import ParslLogBridge
 from ._planner import Calibration, RoundPlan, overdue_nodes, plan_round
 from ._protocols import ReportsConnectedNodes
-from ._records import AssignmentsView, Pin, PlannedTask, TaskAssignment, TaskRecords
+from ._records import AssignmentsView, Pin, PlannedTask, RoundLog, TaskAssignment, TaskRecords
 
 __all__ = ["OPT_OUT_KEY", "SagaDataFlowKernel", "TaskAssignment"]
 
@@ -219,7 +219,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         self._round_done = threading.Condition(self._lock)
         self._t0: float | None = None
         self._round = 0
-        self._rounds: deque[dict[str, Any]] = deque(maxlen=MAX_ROUNDS_KEPT)
+        self._rounds = RoundLog(MAX_ROUNDS_KEPT)
         self._triggers: list[str] = []  # why the next round must re-plan (joins, losses, drift)
         # what the next round may move (tasks not dispatched yet): all of them after a join, those on
         # lost or drifting nodes, and single tasks whose node went away under them
@@ -1307,7 +1307,7 @@ class SagaDataFlowKernel(DataFlowKernel):
         if self._lost_at_cleanup is not None:
             return set(self._lost_at_cleanup)
         with self._lock:
-            planned = {n for r in self._rounds for n in r.get("nodes", ())} | self._lost_seen
+            planned = self._rounds.nodes | self._lost_seen
         if not self._cluster.reports_nodes and self._saga_config.network_source is None:
             return set()
         live = self._cluster.live() if self._cluster.reports_nodes else None

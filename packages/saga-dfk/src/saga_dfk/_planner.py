@@ -29,7 +29,7 @@ import math
 import statistics
 import threading
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +38,7 @@ import saga_graphs
 
 from ._hints import resolve_cost, resolve_output_size
 from ._log import kv
-from ._records import PlannedTask
+from ._records import PlannedTask, SampleRing
 
 __all__ = ["Calibration", "RoundPlan", "overdue_nodes", "plan_round"]
 
@@ -76,7 +76,7 @@ class Calibration:
     def __init__(self, *, learn_functions: bool = True, window: int = 64) -> None:
         self.learn_functions = learn_functions
         self._lock = threading.Lock()
-        self._samples: deque[tuple[str, str, float]] = deque(maxlen=window * 16)
+        self._samples = SampleRing(window * 16)
         self._node: dict[str, float] = {}
         self._func: dict[str, float] = {}
         self._dirty = False
@@ -88,7 +88,7 @@ class Calibration:
         if planned <= 1e-6 or actual <= 0 or not math.isfinite(actual):
             return
         with self._lock:
-            self._samples.append((node, func, applied * actual / planned))
+            self._samples.append(node, func, applied * actual / planned)
             self._dirty = True
 
     def node_factor(self, node: str) -> float:
@@ -109,7 +109,7 @@ class Calibration:
             if not self._dirty:
                 return False
             self._dirty = False
-            samples = list(self._samples)
+            samples = self._samples.items()
         node_f: dict[str, float] = defaultdict(lambda: 1.0)
         func_f: dict[str, float] = defaultdict(lambda: 1.0)
         by_func: dict[str, list[float]] = {}

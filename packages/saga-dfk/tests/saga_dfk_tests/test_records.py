@@ -8,7 +8,15 @@ import tracemalloc
 import pytest
 
 from parsl_affinity_htex import InputFetch, RunRecord
-from saga_dfk._records import AssignmentsView, Pin, PlannedTask, TaskAssignment, TaskRecords
+from saga_dfk._records import (
+    AssignmentsView,
+    Pin,
+    PlannedTask,
+    RoundLog,
+    SampleRing,
+    TaskAssignment,
+    TaskRecords,
+)
 
 
 def _finished(tid: int, **fields: object) -> PlannedTask:
@@ -64,7 +72,16 @@ def test_a_finished_task_comes_back_from_the_columns_as_it_was() -> None:
     for task in (plain, rich, failed):
         back = records.get(task.tid)
         assert back is not None and back.done and back.record is None
-        for name in ("tid", "name", "func_name", "parents", "assignment", "actual", "output_bytes", "replans"):
+        for name in (
+            "tid",
+            "name",
+            "func_name",
+            "parents",
+            "assignment",
+            "actual",
+            "output_bytes",
+            "replans",
+        ):
             assert getattr(back, name) == getattr(task, name), name
         for name in ("label", "pin", "dynamic", "opted_out", "released", "status"):
             assert getattr(back, name) == getattr(task, name), name
@@ -85,7 +102,9 @@ def test_changes_to_a_finished_task_are_kept_and_counted() -> None:
     assert summary["nodes"] == {"node-a": {"done": 3, "failed": 0}}
     assert summary["finish"] == pytest.approx(4.5)
     moved = RunRecord("node-b", "host-2", 9.0, 9.5, output_bytes=64, output_key="again")
-    records.set_actual(1, moved, {"from": "node-a", "to": "node-b", "reason": "made again", "at": 9, "round": 4})
+    records.set_actual(
+        1, moved, {"from": "node-a", "to": "node-b", "reason": "made again", "at": 9, "round": 4}
+    )
     assert records.set_label(2, "last")
     assert not records.set_label(99, "unknown")
     assert records.get(1).actual == moved  # type: ignore[union-attr]
@@ -113,3 +132,38 @@ def test_finished_tasks_cost_about_a_hundred_bytes_each() -> None:
         tracemalloc.stop()
     assert per_task < 200, f"{per_task:.0f} bytes per finished task"
     assert records.get(n - 1).parents == (n - 2,)  # type: ignore[union-attr]
+
+
+def test_the_round_log_keeps_the_latest_rounds_and_every_node_planned_on() -> None:
+    log = RoundLog(maxlen=10)
+    for i in range(25):
+        log.append(
+            {"round": i, "nodes": [f"node-{i % 4}"], "predicted_makespan": i / 3, "portfolio": {"HEFT": 1.0}}
+        )
+    assert 5 <= len(log) <= 10
+    rounds = [r["round"] for r in log]
+    assert rounds == list(range(25 - len(log), 25))
+    assert log[-1] == {
+        "round": 24,
+        "nodes": ["node-0"],
+        "predicted_makespan": 8.0,
+        "portfolio": {"HEFT": 1.0},
+    }
+    assert [r["round"] for r in log[-3:]] == [22, 23, 24]
+    assert log.nodes == {"node-0", "node-1", "node-2", "node-3"}
+    with pytest.raises(IndexError):
+        log[len(log)]
+
+
+def test_the_sample_ring_keeps_the_latest_observations_oldest_first() -> None:
+    ring = SampleRing(capacity=4)
+    assert ring.items() == []
+    for i in range(6):
+        ring.append(f"node-{i % 2}", "work", float(i))
+    assert len(ring) == 4
+    assert ring.items() == [
+        ("node-0", "work", 2.0),
+        ("node-1", "work", 3.0),
+        ("node-0", "work", 4.0),
+        ("node-1", "work", 5.0),
+    ]
