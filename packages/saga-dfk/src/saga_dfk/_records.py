@@ -417,9 +417,6 @@ class TaskRecords:
         with self.lock:
             return sorted([*self.open, *self.finished.tids()])
 
-    def items(self) -> list[tuple[int, PlannedTask]]:
-        return [(t.tid, t) for t in self.values()]
-
     def values(self) -> list[PlannedTask]:
         """Every task by id (finished ones rebuilt: O(n), for reports and tests, not per task)."""
         with self.lock:

@@ -254,6 +254,34 @@ class _ScriptedSource:
             listener(NetworkEvent("lost", node, "taken away by the test", "test"))
 
 
+def _first_try_that_fails(
+    dfk: saga_dfk.SagaDataFlowKernel, tmp_path: Path, nodes: Any
+) -> tuple[Any, str, Path]:
+    """Submit a task whose first try writes down its node and raises once ``gate`` exists (a later try returns
+    its node); returns (its future, the node the first try runs on, gate) once that try is running."""
+    from parsl import python_app
+
+    def fail_first(marker: str, gate: str) -> str:
+        import os as _os
+        import time as _time
+
+        from parsl_affinity_htex import current_node
+
+        if not _os.path.exists(marker):
+            with open(marker, "w") as fh:
+                fh.write(current_node())
+            while not _os.path.exists(gate):
+                _time.sleep(0.05)
+            raise ValueError("first try fails")
+        return current_node()
+
+    marker, gate = tmp_path / "first-try", tmp_path / "gate"
+    fut = python_app(fail_first)(str(marker), str(gate))
+    dfk.execute()
+    wait_until(lambda: marker.exists() and marker.read_text() in nodes, 120, "the first try to start")
+    return fut, marker.read_text(), gate
+
+
 def test_a_parsl_retry_never_goes_back_to_a_node_known_lost(tmp_path: Path) -> None:
     """A task's first try fails (a user error, retries=1) while the cluster takes its node away (its
     pool still runs): the retry is re-planned onto a live node. On c6c897e it went back to the same
@@ -262,27 +290,7 @@ def test_a_parsl_retry_never_goes_back_to_a_node_known_lost(tmp_path: Path) -> N
     nodes = {"node-a": 1, "node-b": 1, "node-c": 1}
     dfk, provider = start_kernel(tmp_path, nodes, retries=1, network_source=source)
     try:
-        from parsl import python_app
-
-        def fail_first(marker: str, gate: str) -> str:
-            import os as _os
-            import time as _time
-
-            from parsl_affinity_htex import current_node
-
-            if not _os.path.exists(marker):
-                with open(marker, "w") as fh:
-                    fh.write(current_node())
-                while not _os.path.exists(gate):
-                    _time.sleep(0.05)
-                raise ValueError("first try fails")
-            return current_node()
-
-        marker, gate = tmp_path / "first-try", tmp_path / "gate"
-        fut = python_app(fail_first)(str(marker), str(gate))
-        dfk.execute()
-        wait_until(lambda: marker.exists() and marker.read_text() in nodes, 120, "the first try to start")
-        first_node = marker.read_text()
+        fut, first_node, gate = _first_try_that_fails(dfk, tmp_path, nodes)
         source.lose(first_node)
         wait_until(lambda: first_node not in dfk._cluster.network(), 30, "the node to leave the plan")
         gate.write_text("go")
@@ -388,27 +396,7 @@ def test_a_retry_after_its_node_was_lost_is_planned_onto_a_live_node(tmp_path: P
     nodes = {"node-a": 1, "node-b": 1, "node-c": 1}
     dfk, provider = start_kernel(tmp_path, nodes, retries=1, retry_handler=wait_for_the_loss)
     try:
-        from parsl import python_app
-
-        def fail_first(marker: str, gate: str) -> str:
-            import os as _os
-            import time as _time
-
-            from parsl_affinity_htex import current_node
-
-            if not _os.path.exists(marker):
-                with open(marker, "w") as fh:
-                    fh.write(current_node())
-                while not _os.path.exists(gate):
-                    _time.sleep(0.05)
-                raise ValueError("first try fails")
-            return current_node()
-
-        marker, gate = tmp_path / "first-try", tmp_path / "gate"
-        fut = python_app(fail_first)(str(marker), str(gate))
-        dfk.execute()
-        wait_until(lambda: marker.exists() and marker.read_text() in nodes, 120, "the first try to start")
-        first_node = marker.read_text()
+        fut, first_node, gate = _first_try_that_fails(dfk, tmp_path, nodes)
         gate.write_text("go")
         assert retrying.wait(60), "the first try did not fail"
         provider.kill_node(first_node)
